@@ -7,6 +7,7 @@ pub mod fold;
 pub mod ids;
 pub mod mapping;
 pub mod shipment;
+pub mod scope;
 pub mod status;
 
 pub use error::{CoreError, FieldError, FieldErrors};
@@ -15,4 +16,5 @@ pub use fold::{fold, ShipmentState};
 pub use ids::{ApiKeyId, EventKey, ShipmentId, TenantId};
 pub use mapping::{CodeMapping, MappingTable};
 pub use shipment::{Address, NewShipment, Recipient, ShipmentInput, ShipmentPatch, Weight};
+pub use scope::Scope;
 pub use status::{Reason, Status};

@@ -1,0 +1,79 @@
+-- BitShipper schema, SQLite dialect. Every tenant-owned row carries tenant_id.
+CREATE TABLE tenants (
+    id          BLOB PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id            BLOB PRIMARY KEY,
+    tenant_id     BLOB NOT NULL REFERENCES tenants(id),
+    name          TEXT NOT NULL,
+    prefix        TEXT NOT NULL,
+    key_hash      TEXT NOT NULL UNIQUE,
+    scopes        TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    expires_at    TEXT,
+    last_used_at  TEXT,
+    revoked_at    TEXT
+);
+CREATE INDEX api_keys_tenant ON api_keys (tenant_id, id);
+
+CREATE TABLE shipments (
+    id                      BLOB PRIMARY KEY,
+    tenant_id               BLOB NOT NULL REFERENCES tenants(id),
+    carrier                 TEXT NOT NULL,
+    tracking_number         TEXT NOT NULL,
+    service_level           TEXT,
+    origin                  TEXT,
+    destination             TEXT,
+    recipient               TEXT,
+    weight_grams            REAL,
+    ship_date               TEXT,
+    promised_delivery_date  TEXT,
+    reference               TEXT,
+    metadata                TEXT NOT NULL,
+    auto_created            INTEGER NOT NULL,
+    cancelled_at            TEXT,
+    created_at              TEXT NOT NULL,
+    updated_at              TEXT NOT NULL,
+    status                  TEXT NOT NULL,
+    reason                  TEXT,
+    last_location           TEXT,
+    first_scan_at           TEXT,
+    delivered_at            TEXT,
+    last_event_at           TEXT,
+    events_count            INTEGER NOT NULL,
+    UNIQUE (tenant_id, carrier, tracking_number)
+);
+CREATE INDEX shipments_tenant_id ON shipments (tenant_id, id);
+CREATE INDEX shipments_tenant_status ON shipments (tenant_id, status, id);
+CREATE INDEX shipments_tenant_reference ON shipments (tenant_id, reference);
+
+CREATE TABLE tracking_events (
+    tenant_id    BLOB NOT NULL,
+    event_key    TEXT NOT NULL,
+    shipment_id  BLOB NOT NULL REFERENCES shipments(id),
+    log_seq      INTEGER NOT NULL,
+    occurred_at  TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, event_key)
+);
+CREATE INDEX tracking_events_shipment ON tracking_events (shipment_id, occurred_at);
+
+CREATE TABLE processor_offsets (
+    consumer  TEXT PRIMARY KEY,
+    position  INTEGER NOT NULL
+);
+
+CREATE TABLE idempotency_keys (
+    tenant_id      BLOB NOT NULL,
+    key            TEXT NOT NULL,
+    request_hash   TEXT NOT NULL,
+    status_code    INTEGER,
+    response_body  TEXT,
+    created_at     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);

@@ -1,0 +1,165 @@
+//! Connecting to SQLite or PostgreSQL by URL, pool settings, and migrations.
+
+use crate::error::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The pool of one dialect.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Backend {
+    pub fn dialect(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Opens a pool for `url`. `durable` asks SQLite to fsync every commit (used by the event
+    /// log, whose commit is the acknowledgement); state tables can rely on the log for replay.
+    pub async fn connect(url: &str, durable: bool, max_connections: u32) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?;
+            if let Some(parent) = opts.get_filename().parent() {
+                if !parent.as_os_str().is_empty() && !parent.exists() {
+                    std::fs::create_dir_all(parent).map_err(|source| StoreError::DataDir {
+                        path: parent.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+            let opts = opts
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(if durable {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("cache_size", "-32000");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .min_connections(1)
+                .connect_with(opts)
+                .await?;
+            Ok(Backend::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Backend::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Backend::Sqlite(p) => p.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// The state store: tenants, keys, shipments, events, processor offsets, idempotency records.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) db: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://data/bitshipper.db`, `postgres://...`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let max = if url.starts_with("sqlite:") { 4 } else { 16 };
+        Ok(Self {
+            db: Backend::connect(url, false, max).await?,
+        })
+    }
+
+    /// Applies pending migrations of this dialect; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        match &self.db {
+            Backend::Sqlite(pool) => {
+                let m = sqlx::migrate!("./migrations/sqlite");
+                let before = applied(&self.db).await;
+                m.run(pool).await?;
+                Ok(applied(&self.db).await.saturating_sub(before))
+            }
+            Backend::Postgres(pool) => {
+                let m = sqlx::migrate!("./migrations/postgres");
+                let before = applied(&self.db).await;
+                m.run(pool).await?;
+                Ok(applied(&self.db).await.saturating_sub(before))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.db
+    }
+
+    pub fn dialect(&self) -> &'static str {
+        self.db.dialect()
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        crate::on_pool!(&self.db, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await
+    }
+}
+
+async fn applied(db: &Backend) -> usize {
+    let sql = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+    let n: Result<i64, _> = crate::on_pool!(db, pool => sqlx::query_scalar(sql).fetch_one(pool).await);
+    n.map(|n| n as usize).unwrap_or(0)
+}
+
+/// The SQLite file that holds the event log beside a state database file: `x.db` → `x-log.db`.
+pub fn sibling_log_url(sqlite_url: &str) -> String {
+    let (path, query) = match sqlite_url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (sqlite_url, None),
+    };
+    let p = Path::new(path);
+    let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("bitshipper");
+    let ext = p.extension().and_then(|s| s.to_str()).unwrap_or("db");
+    let file = format!("{stem}-log.{ext}");
+    let parent = path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("sqlite:");
+    let mut url = format!("{parent}/{file}");
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_lives_beside_the_state_file() {
+        assert_eq!(sibling_log_url("sqlite://data/bitshipper.db"), "sqlite://data/bitshipper-log.db");
+        assert_eq!(sibling_log_url("sqlite:///tmp/x/s.sqlite?mode=rwc"), "sqlite:///tmp/x/s-log.sqlite?mode=rwc");
+    }
+}
