@@ -1,1 +1,86 @@
-//! placeholder
+//! BitShipper's HTTP API: axum routers under `/v1`, API-key authentication with per-route
+//! scopes, RFC 9457 problem responses, idempotent POSTs, an OpenAPI 3.1 document and a
+//! browsable API page. A thin adapter over the store and the pipeline.
+
+pub mod auth;
+pub mod idempotency;
+pub mod json;
+mod observe;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod state;
+pub mod views;
+
+pub use observe::install_metrics_recorder;
+pub use problem::ApiError;
+pub use state::{AppState, Limits};
+
+use axum::routing::{get, post};
+use axum::Router;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+/// Health, readiness and metrics only: for processes that run no API role.
+pub fn ops_router(state: AppState) -> Router {
+    use routes::ops;
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(observe::not_found)
+        .with_state(state)
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    use routes::{events, keys, ops, shipments};
+    let v1 = Router::new()
+        .route("/v1/events", post(events::ingest_events))
+        .route(
+            "/v1/shipments",
+            post(shipments::create_shipment).get(shipments::list_shipments),
+        )
+        .route("/v1/shipments/lookup", get(shipments::lookup_shipment))
+        .route(
+            "/v1/shipments/{id}",
+            get(shipments::get_shipment).patch(shipments::update_shipment),
+        )
+        .route(
+            "/v1/shipments/{id}/cancel",
+            post(shipments::cancel_shipment),
+        )
+        .route("/v1/shipments/{id}/events", get(shipments::shipment_events))
+        .route("/v1/api-keys", post(keys::create_key).get(keys::list_keys))
+        .route(
+            "/v1/api-keys/{id}",
+            get(keys::get_key).delete(keys::revoke_key),
+        )
+        // Layers run outside-in: authenticate first, then idempotency (which needs the tenant).
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(openapi::routes())
+        .merge(v1)
+        .fallback(observe::not_found)
+        .method_not_allowed_fallback(observe::method_not_allowed)
+        .layer(axum::middleware::from_fn(observe::http_metrics))
+        .layer(TraceLayer::new_for_http())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(observe::panic_response))
+        .with_state(state)
+}

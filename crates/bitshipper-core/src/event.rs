@@ -126,10 +126,18 @@ impl EventInput {
         }
         let f = |name: &str| format!("{prefix}{name}");
         let carrier = parse_carrier(obj.get("carrier"), &f("carrier"), &mut errors);
-        let tracking_number =
-            parse_tracking_number(obj.get("tracking_number"), &f("tracking_number"), &mut errors);
+        let tracking_number = parse_tracking_number(
+            obj.get("tracking_number"),
+            &f("tracking_number"),
+            &mut errors,
+        );
         let occurred_at = parse_timestamp(obj.get("occurred_at"), &f("occurred_at"), &mut errors);
-        let raw_code = opt_string(obj.get("raw_code"), &f("raw_code"), MAX_CODE_LEN, &mut errors);
+        let raw_code = opt_string(
+            obj.get("raw_code"),
+            &f("raw_code"),
+            MAX_CODE_LEN,
+            &mut errors,
+        );
         let message = opt_string(obj.get("message"), &f("message"), MAX_TEXT_LEN, &mut errors);
         let event_id = opt_string(obj.get("event_id"), &f("event_id"), 128, &mut errors);
         let status = opt_enum::<Status>(obj.get("status"), &f("status"), &mut errors);
@@ -170,8 +178,13 @@ impl EventInput {
             None => None,
         };
 
-        if let (Some(carrier), Some(tracking_number), Some(occurred_at), Some(status), Some(location)) =
-            (carrier, tracking_number, occurred_at, status, location)
+        if let (
+            Some(carrier),
+            Some(tracking_number),
+            Some(occurred_at),
+            Some(status),
+            Some(location),
+        ) = (carrier, tracking_number, occurred_at, status, location)
         {
             if errors.is_empty() {
                 let event_key = event_key(
@@ -198,7 +211,10 @@ impl EventInput {
             }
         }
         if errors.is_empty() {
-            errors.push(prefix.trim_end_matches('.').to_string().if_empty("body"), "is invalid");
+            errors.push(
+                prefix.trim_end_matches('.').to_string().if_empty("body"),
+                "is invalid",
+            );
         }
         Err(CoreError::Invalid(errors.0))
     }
@@ -250,7 +266,12 @@ pub fn event_key(
             h.update(b"\x1f");
             h.update(raw_code.unwrap_or("").as_bytes());
             h.update(b"\x1f");
-            h.update(location.map(Location::identity_text).unwrap_or_default().as_bytes());
+            h.update(
+                location
+                    .map(Location::identity_text)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
         }
     }
     EventKey(hex::encode(h.finalize()))
@@ -298,8 +319,10 @@ pub fn parse_rfc3339_with_offset(text: &str) -> Result<DateTime<FixedOffset>, St
             if naive.is_ok() {
                 Err("has no UTC offset; send e.g. 2026-11-20T14:03:00-05:00 or ...Z".into())
             } else {
-                Err("must be an RFC 3339 timestamp with offset, e.g. 2026-11-20T14:03:00-05:00"
-                    .into())
+                Err(
+                    "must be an RFC 3339 timestamp with offset, e.g. 2026-11-20T14:03:00-05:00"
+                        .into(),
+                )
             }
         }
     }
@@ -316,7 +339,9 @@ fn parse_tracking_number(
     errors: &mut FieldErrors,
 ) -> Option<String> {
     let s = required_string(v, field, errors)?;
-    normalize_tracking_number(s).map_err(|e| errors.push(field, e)).ok()
+    normalize_tracking_number(s)
+        .map_err(|e| errors.push(field, e))
+        .ok()
 }
 
 fn parse_timestamp(
@@ -325,7 +350,9 @@ fn parse_timestamp(
     errors: &mut FieldErrors,
 ) -> Option<DateTime<FixedOffset>> {
     let s = required_string(v, field, errors)?;
-    parse_rfc3339_with_offset(s).map_err(|e| errors.push(field, e)).ok()
+    parse_rfc3339_with_offset(s)
+        .map_err(|e| errors.push(field, e))
+        .ok()
 }
 
 fn required_string<'a>(
@@ -398,7 +425,10 @@ fn parse_location(
         None | Some(Value::Null) => return Some(None),
         Some(Value::Object(o)) => o,
         Some(other) => {
-            errors.push(field, format!("must be an object, not {}", json_type(other)));
+            errors.push(
+                field,
+                format!("must be an object, not {}", json_type(other)),
+            );
             return None;
         }
     };
@@ -412,10 +442,14 @@ fn parse_location(
     let city = opt_string(obj.get("city"), &sub("city"), 128, errors);
     let region = opt_string(obj.get("region"), &sub("region"), 128, errors);
     let postal_code = opt_string(obj.get("postal_code"), &sub("postal_code"), 32, errors);
-    let country = opt_string(obj.get("country"), &sub("country"), 2, errors).map(|c| c.to_ascii_uppercase());
+    let country =
+        opt_string(obj.get("country"), &sub("country"), 2, errors).map(|c| c.to_ascii_uppercase());
     if let Some(c) = &country {
         if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-            errors.push(sub("country"), "must be an ISO 3166-1 alpha-2 code, e.g. US");
+            errors.push(
+                sub("country"),
+                "must be an ISO 3166-1 alpha-2 code, e.g. US",
+            );
         }
     }
     let lat = opt_number(obj.get("lat"), &sub("lat"), -90.0, 90.0, errors);
@@ -476,7 +510,12 @@ mod tests {
     use serde_json::json;
 
     fn parse(v: Value) -> Result<TrackingEvent, CoreError> {
-        EventInput::parse(TenantId(uuid::Uuid::nil()), &v, &MappingTable::builtin().unwrap(), "")
+        EventInput::parse(
+            TenantId(uuid::Uuid::nil()),
+            &v,
+            &MappingTable::builtin().unwrap(),
+            "",
+        )
     }
 
     fn fields(r: Result<TrackingEvent, CoreError>) -> Vec<String> {
@@ -501,25 +540,36 @@ mod tests {
     fn status_comes_from_the_raw_code_when_omitted() {
         let e = parse(json!({"carrier":"ups","tracking_number":"1Z","occurred_at":"2026-11-20T14:03:00Z","raw_code":"d"}))
             .unwrap();
-        assert_eq!((e.status, e.reason), (Status::Delivered, Some(Reason::Delivered)));
+        assert_eq!(
+            (e.status, e.reason),
+            (Status::Delivered, Some(Reason::Delivered))
+        );
     }
 
     #[test]
     fn bad_inputs_name_their_fields() {
         assert_eq!(
-            fields(parse(json!({"carrier":"ups","tracking_number":"1Z","occurred_at":"2026-11-20T14:03:00"}))),
+            fields(parse(
+                json!({"carrier":"ups","tracking_number":"1Z","occurred_at":"2026-11-20T14:03:00"})
+            )),
             ["occurred_at", "status"]
         );
         assert_eq!(
-            fields(parse(json!({"carrier":"ups","tracking_number":"1Z","occurred_at":"2026-11-20T14:03:00Z","raw_code":"ZZ"}))),
+            fields(parse(
+                json!({"carrier":"ups","tracking_number":"1Z","occurred_at":"2026-11-20T14:03:00Z","raw_code":"ZZ"})
+            )),
             ["raw_code"]
         );
         assert_eq!(
-            fields(parse(json!({"carrier":5,"occurred_at":"2026-11-20T14:03:00Z","status":"lost_in_space","extra":1}))),
+            fields(parse(
+                json!({"carrier":5,"occurred_at":"2026-11-20T14:03:00Z","status":"lost_in_space","extra":1})
+            )),
             ["extra", "carrier", "tracking_number", "status"]
         );
         assert_eq!(
-            fields(parse(json!({"carrier":"ups","tracking_number":"1Z","occurred_at":"2026-11-20T14:03:00Z","status":"delivered","location":{"lat":91.0}}))),
+            fields(parse(
+                json!({"carrier":"ups","tracking_number":"1Z","occurred_at":"2026-11-20T14:03:00Z","status":"delivered","location":{"lat":91.0}})
+            )),
             ["location.lat"]
         );
         assert_eq!(fields(parse(json!([1, 2]))), ["body"]);

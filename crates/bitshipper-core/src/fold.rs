@@ -49,7 +49,12 @@ pub fn timeline_order(a: &TrackingEvent, b: &TrackingEvent) -> Ordering {
         .then_with(|| a.reason.cmp(&b.reason))
         .then_with(|| a.raw_code.cmp(&b.raw_code))
         .then_with(|| a.message.cmp(&b.message))
-        .then_with(|| a.occurred_at.offset().local_minus_utc().cmp(&b.occurred_at.offset().local_minus_utc()))
+        .then_with(|| {
+            a.occurred_at
+                .offset()
+                .local_minus_utc()
+                .cmp(&b.occurred_at.offset().local_minus_utc())
+        })
 }
 
 /// Sorts events into timeline order and drops duplicates (same event key; the first in
@@ -135,14 +140,23 @@ mod tests {
         let s = fold(life());
         assert_eq!(s.status, Status::Delivered);
         assert_eq!(s.events_count, 7);
-        assert_eq!(s.first_scan_at.unwrap().to_rfc3339(), "2026-11-20T12:00:00+00:00");
-        assert_eq!(s.delivered_at.unwrap().to_rfc3339(), "2026-11-20T22:00:00+00:00");
+        assert_eq!(
+            s.first_scan_at.unwrap().to_rfc3339(),
+            "2026-11-20T12:00:00+00:00"
+        );
+        assert_eq!(
+            s.delivered_at.unwrap().to_rfc3339(),
+            "2026-11-20T22:00:00+00:00"
+        );
         assert_eq!(s.last_location.unwrap().city.as_deref(), Some("city-f"));
     }
 
     #[test]
     fn an_unknown_scan_does_not_hide_a_known_status() {
-        let s = fold(vec![ev("a", 8, 0, Status::InTransit), ev("b", 9, 0, Status::Unknown)]);
+        let s = fold(vec![
+            ev("a", 8, 0, Status::InTransit),
+            ev("b", 9, 0, Status::Unknown),
+        ]);
         assert_eq!(s.status, Status::InTransit);
         let only_unknown = fold(vec![ev("a", 8, 0, Status::Unknown)]);
         assert_eq!(only_unknown.status, Status::Unknown);

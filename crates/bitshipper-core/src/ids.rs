@@ -58,7 +58,9 @@ uuid_id!(
 
 /// Identity of a tracking event: hex SHA-256 of the provider's event id, or of the event's
 /// defining fields when the provider gives none. Equal keys mean the same real-world event.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct EventKey(pub String);
 

@@ -6,8 +6,8 @@ pub mod event;
 pub mod fold;
 pub mod ids;
 pub mod mapping;
-pub mod shipment;
 pub mod scope;
+pub mod shipment;
 pub mod status;
 
 pub use error::{CoreError, FieldError, FieldErrors};
@@ -15,6 +15,6 @@ pub use event::{EventInput, Location, TrackingEvent};
 pub use fold::{fold, ShipmentState};
 pub use ids::{ApiKeyId, EventKey, ShipmentId, TenantId};
 pub use mapping::{CodeMapping, MappingTable};
-pub use shipment::{Address, NewShipment, Recipient, ShipmentInput, ShipmentPatch, Weight};
 pub use scope::Scope;
+pub use shipment::{Address, NewShipment, Recipient, ShipmentInput, ShipmentPatch, Weight};
 pub use status::{Reason, Status};

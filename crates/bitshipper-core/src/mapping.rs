@@ -88,7 +88,9 @@ mod tests {
             // Every carrier must be able to express the basic life of a parcel.
             for status in [Status::PreTransit, Status::InTransit, Status::Delivered] {
                 assert!(
-                    table.entries().any(|(c, _, m)| c == carrier && m.status == status),
+                    table
+                        .entries()
+                        .any(|(c, _, m)| c == carrier && m.status == status),
                     "{carrier} has no code for {status}"
                 );
             }
@@ -106,6 +108,9 @@ mod tests {
     #[test]
     fn a_table_with_a_non_canonical_status_is_refused() {
         let bad = r#"{"version":"x","carriers":{"ups":{"I":{"status":"in_orbit"}}}}"#;
-        assert!(matches!(MappingTable::from_json(bad), Err(CoreError::Mapping(_))));
+        assert!(matches!(
+            MappingTable::from_json(bad),
+            Err(CoreError::Mapping(_))
+        ));
     }
 }

@@ -4,7 +4,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Send tracking events.
@@ -86,7 +98,10 @@ mod tests {
 
     #[test]
     fn scope_lists_parse_dedupe_and_refuse_unknowns() {
-        assert_eq!(parse_scopes("write, read,read").unwrap(), [Scope::Read, Scope::Write]);
+        assert_eq!(
+            parse_scopes("write, read,read").unwrap(),
+            [Scope::Read, Scope::Write]
+        );
         assert!(parse_scopes("").is_err());
         assert!(parse_scopes("read,root").unwrap_err().contains("root"));
     }

@@ -255,7 +255,10 @@ fn validate_common(errors: &mut FieldErrors, c: Common) -> ValidCommon {
     check_dates(errors, c.ship_date, c.promised_delivery_date);
     if let Some(m) = &c.metadata {
         if m.len() > MAX_METADATA_ENTRIES {
-            errors.push("metadata", format!("at most {MAX_METADATA_ENTRIES} entries"));
+            errors.push(
+                "metadata",
+                format!("at most {MAX_METADATA_ENTRIES} entries"),
+            );
         }
         for (k, v) in m {
             if k.is_empty() || k.len() > MAX_METADATA_KEY_LEN {
@@ -330,7 +333,10 @@ fn recipient(errors: &mut FieldErrors, r: Recipient) -> Recipient {
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
         if !valid {
-            errors.push("recipient.email", "must be an email address like name@example.com");
+            errors.push(
+                "recipient.email",
+                "must be an email address like name@example.com",
+            );
         }
     }
     let phone = text(errors, "recipient.phone", r.phone, 32);
@@ -339,7 +345,10 @@ fn recipient(errors: &mut FieldErrors, r: Recipient) -> Recipient {
             .chars()
             .all(|c| c.is_ascii_digit() || " +-().".contains(c))
         {
-            errors.push("recipient.phone", "may contain only digits, spaces and + - ( ) .");
+            errors.push(
+                "recipient.phone",
+                "may contain only digits, spaces and + - ( ) .",
+            );
         }
     }
     Recipient {
@@ -386,7 +395,10 @@ mod tests {
             panic!()
         };
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["carrier", "recipient.email", "promised_delivery_date"]);
+        assert_eq!(
+            fields,
+            ["carrier", "recipient.email", "promised_delivery_date"]
+        );
     }
 
     #[test]

@@ -96,7 +96,10 @@ impl Status {
 
     /// True when the carrier has physically handled the parcel (used for `first_scan_at`).
     pub fn is_carrier_scan(&self) -> bool {
-        !matches!(self, Status::Unknown | Status::PreTransit | Status::Cancelled | Status::Expired)
+        !matches!(
+            self,
+            Status::Unknown | Status::PreTransit | Status::Cancelled | Status::Expired
+        )
     }
 }
 
@@ -113,7 +116,10 @@ mod tests {
         }
         for r in Reason::ALL {
             assert_eq!(r.as_str().parse::<Reason>().unwrap(), *r);
-            assert_eq!(serde_json::to_string(r).unwrap(), format!("\"{}\"", r.as_str()));
+            assert_eq!(
+                serde_json::to_string(r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
         }
     }
 

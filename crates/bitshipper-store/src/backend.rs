@@ -25,7 +25,11 @@ impl Backend {
 
     /// Opens a pool for `url`. `durable` asks SQLite to fsync every commit (used by the event
     /// log, whose commit is the acknowledgement); state tables can rely on the log for replay.
-    pub async fn connect(url: &str, durable: bool, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        durable: bool,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?;
             if let Some(parent) = opts.get_filename().parent() {
@@ -130,7 +134,8 @@ impl Store {
 
 async fn applied(db: &Backend) -> usize {
     let sql = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
-    let n: Result<i64, _> = crate::on_pool!(db, pool => sqlx::query_scalar(sql).fetch_one(pool).await);
+    let n: Result<i64, _> =
+        crate::on_pool!(db, pool => sqlx::query_scalar(sql).fetch_one(pool).await);
     n.map(|n| n as usize).unwrap_or(0)
 }
 
@@ -141,10 +146,16 @@ pub fn sibling_log_url(sqlite_url: &str) -> String {
         None => (sqlite_url, None),
     };
     let p = Path::new(path);
-    let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("bitshipper");
+    let stem = p
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("bitshipper");
     let ext = p.extension().and_then(|s| s.to_str()).unwrap_or("db");
     let file = format!("{stem}-log.{ext}");
-    let parent = path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("sqlite:");
+    let parent = path
+        .rsplit_once('/')
+        .map(|(dir, _)| dir)
+        .unwrap_or("sqlite:");
     let mut url = format!("{parent}/{file}");
     if let Some(q) = query {
         url.push('?');
@@ -159,7 +170,13 @@ mod tests {
 
     #[test]
     fn the_log_lives_beside_the_state_file() {
-        assert_eq!(sibling_log_url("sqlite://data/bitshipper.db"), "sqlite://data/bitshipper-log.db");
-        assert_eq!(sibling_log_url("sqlite:///tmp/x/s.sqlite?mode=rwc"), "sqlite:///tmp/x/s-log.sqlite?mode=rwc");
+        assert_eq!(
+            sibling_log_url("sqlite://data/bitshipper.db"),
+            "sqlite://data/bitshipper-log.db"
+        );
+        assert_eq!(
+            sibling_log_url("sqlite:///tmp/x/s.sqlite?mode=rwc"),
+            "sqlite:///tmp/x/s-log.sqlite?mode=rwc"
+        );
     }
 }

@@ -78,7 +78,11 @@ pub fn hash_secret(secret: &str) -> String {
 }
 
 fn scopes_text(scopes: &[Scope]) -> String {
-    scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(",")
+    scopes
+        .iter()
+        .map(Scope::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 const KEY_COLUMNS: &str =
@@ -166,7 +170,10 @@ impl Store {
 
     /// Finds the live (not revoked, not expired) key with this secret. Unscoped by design: it
     /// is how the tenant is learned.
-    pub async fn authenticate_api_key(&self, secret: &str) -> Result<Option<ApiKeyAuth>, StoreError> {
+    pub async fn authenticate_api_key(
+        &self,
+        secret: &str,
+    ) -> Result<Option<ApiKeyAuth>, StoreError> {
         if !secret.starts_with(KEY_PREFIX) || secret.len() > 128 {
             return Ok(None);
         }

@@ -3,8 +3,8 @@
 use crate::tenants::now;
 use crate::{on_pool, Store, StoreError};
 use bitshipper_core::{
-    Address, Location, NewShipment, Reason, Recipient, ShipmentId, ShipmentState, Status,
-    TenantId, TrackingEvent,
+    Address, Location, NewShipment, Reason, Recipient, ShipmentId, ShipmentState, Status, TenantId,
+    TrackingEvent,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
@@ -84,7 +84,9 @@ pub(crate) struct ShipmentRow {
 
 pub(crate) const SHIPMENT_COLUMNS: &str = "id, tenant_id, carrier, tracking_number, service_level, origin, destination, recipient, weight_grams, ship_date, promised_delivery_date, reference, metadata, auto_created, cancelled_at, created_at, updated_at, status, reason, last_location, first_scan_at, delivered_at, last_event_at, events_count";
 
-fn from_json<T: serde::de::DeserializeOwned>(text: Option<String>) -> Result<Option<T>, StoreError> {
+fn from_json<T: serde::de::DeserializeOwned>(
+    text: Option<String>,
+) -> Result<Option<T>, StoreError> {
     text.map(|t| serde_json::from_str(&t).map_err(StoreError::corrupt))
         .transpose()
 }
@@ -193,7 +195,8 @@ impl Store {
         tenant: TenantId,
         id: ShipmentId,
     ) -> Result<Option<Shipment>, StoreError> {
-        let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE tenant_id = $1 AND id = $2");
+        let sql =
+            format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE tenant_id = $1 AND id = $2");
         let row: Option<ShipmentRow> = on_pool!(&self.db, pool => {
             sqlx::query_as(&sql).bind(tenant.0).bind(id.0).fetch_optional(pool).await?
         });
@@ -287,7 +290,11 @@ impl Store {
     }
 
     /// Marks a shipment cancelled (idempotent); false when it does not exist.
-    pub async fn cancel_shipment(&self, tenant: TenantId, id: ShipmentId) -> Result<bool, StoreError> {
+    pub async fn cancel_shipment(
+        &self,
+        tenant: TenantId,
+        id: ShipmentId,
+    ) -> Result<bool, StoreError> {
         let at = now();
         let n = on_pool!(&self.db, pool => {
             sqlx::query(

@@ -1,8 +1,7 @@
 //! The store conformance suite: every test is written once and runs on SQLite and PostgreSQL.
 
 use bitshipper_core::{
-    EventInput, MappingTable, NewShipment, Scope, ShipmentInput,
-    Status, TenantId, TrackingEvent,
+    EventInput, MappingTable, NewShipment, Scope, ShipmentInput, Status, TenantId, TrackingEvent,
 };
 use bitshipper_store::testing::{fresh_database_url, TestBackend};
 use bitshipper_store::{EventLog, IdempotencyBegin, ShipmentFilter, Store};
@@ -69,9 +68,20 @@ async fn tenants_and_keys(b: TestBackend) {
         .unwrap();
     assert!(created.secret.starts_with("bsk_live_"));
     assert!(created.secret.starts_with(&created.key.prefix));
-    let auth = store.authenticate_api_key(&created.secret).await.unwrap().unwrap();
-    assert_eq!((auth.tenant_id, auth.scopes.clone()), (t.id, vec![Scope::Ingest, Scope::Read]));
-    assert!(store.authenticate_api_key("bsk_live_nope").await.unwrap().is_none());
+    let auth = store
+        .authenticate_api_key(&created.secret)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (auth.tenant_id, auth.scopes.clone()),
+        (t.id, vec![Scope::Ingest, Scope::Read])
+    );
+    assert!(store
+        .authenticate_api_key("bsk_live_nope")
+        .await
+        .unwrap()
+        .is_none());
 
     store.touch_api_key(t.id, created.key.id).await.unwrap();
     let listed = store.list_api_keys(t.id).await.unwrap();
@@ -79,35 +89,71 @@ async fn tenants_and_keys(b: TestBackend) {
     assert!(listed[0].last_used_at.is_some());
 
     let other = store.create_tenant("Other").await.unwrap();
-    assert!(!store.revoke_api_key(other.id, created.key.id).await.unwrap(), "foreign tenant cannot revoke");
+    assert!(
+        !store
+            .revoke_api_key(other.id, created.key.id)
+            .await
+            .unwrap(),
+        "foreign tenant cannot revoke"
+    );
     assert!(store.list_api_keys(other.id).await.unwrap().is_empty());
     assert!(store.revoke_api_key(t.id, created.key.id).await.unwrap());
-    assert!(store.authenticate_api_key(&created.secret).await.unwrap().is_none());
+    assert!(store
+        .authenticate_api_key(&created.secret)
+        .await
+        .unwrap()
+        .is_none());
 
     let expired = store
-        .create_api_key(t.id, "old", &[Scope::Read], Some(chrono::Utc::now() - chrono::Duration::seconds(1)))
+        .create_api_key(
+            t.id,
+            "old",
+            &[Scope::Read],
+            Some(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
         .await
         .unwrap();
-    assert!(store.authenticate_api_key(&expired.secret).await.unwrap().is_none());
+    assert!(store
+        .authenticate_api_key(&expired.secret)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn shipments_are_tenant_scoped(b: TestBackend) {
     let (store, _) = store(b).await;
     let a = store.create_tenant("A").await.unwrap();
     let bt = store.create_tenant("B").await.unwrap();
-    let s = store.create_shipment(a.id, new_shipment("1Z1")).await.unwrap();
-    let again = store.create_shipment(a.id, new_shipment("1Z1")).await.unwrap_err();
+    let s = store
+        .create_shipment(a.id, new_shipment("1Z1"))
+        .await
+        .unwrap();
+    let again = store
+        .create_shipment(a.id, new_shipment("1Z1"))
+        .await
+        .unwrap_err();
     assert!(again.to_string().contains("already exists"), "{again}");
     // The same tracking number may exist in another tenant.
-    store.create_shipment(bt.id, new_shipment("1Z1")).await.unwrap();
+    store
+        .create_shipment(bt.id, new_shipment("1Z1"))
+        .await
+        .unwrap();
 
     let got = store.get_shipment(a.id, s.id).await.unwrap().unwrap();
     assert_eq!(got.details, s.details);
     assert!(store.get_shipment(bt.id, s.id).await.unwrap().is_none());
     assert!(!store.cancel_shipment(bt.id, s.id).await.unwrap());
-    assert!(!store.update_shipment(bt.id, s.id, &s.details).await.unwrap());
+    assert!(!store
+        .update_shipment(bt.id, s.id, &s.details)
+        .await
+        .unwrap());
     assert_eq!(
-        store.find_shipment_by_tracking(a.id, "ups", "1Z1").await.unwrap().unwrap().id,
+        store
+            .find_shipment_by_tracking(a.id, "ups", "1Z1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         s.id
     );
 
@@ -132,7 +178,10 @@ async fn listing_filters_and_paginates(b: TestBackend) {
         ids.push(store.create_shipment(t.id, s).await.unwrap().id);
     }
     let mut seen = Vec::new();
-    let mut filter = ShipmentFilter { limit: 3, ..Default::default() };
+    let mut filter = ShipmentFilter {
+        limit: 3,
+        ..Default::default()
+    };
     loop {
         let page = store.list_shipments(t.id, &filter).await.unwrap();
         if page.is_empty() {
@@ -144,25 +193,59 @@ async fn listing_filters_and_paginates(b: TestBackend) {
     ids.reverse();
     assert_eq!(seen, ids, "newest first, every shipment once");
 
-    let fedex = ShipmentFilter { carrier: Some("fedex".into()), limit: 100, ..Default::default() };
+    let fedex = ShipmentFilter {
+        carrier: Some("fedex".into()),
+        limit: 100,
+        ..Default::default()
+    };
     assert_eq!(store.list_shipments(t.id, &fedex).await.unwrap().len(), 4);
     store.cancel_shipment(t.id, ids[0]).await.unwrap();
-    let cancelled = ShipmentFilter { status: Some(Status::Cancelled), limit: 100, ..Default::default() };
-    assert_eq!(store.list_shipments(t.id, &cancelled).await.unwrap().len(), 1);
-    let pre = ShipmentFilter { status: Some(Status::PreTransit), limit: 100, ..Default::default() };
+    let cancelled = ShipmentFilter {
+        status: Some(Status::Cancelled),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_shipments(t.id, &cancelled).await.unwrap().len(),
+        1
+    );
+    let pre = ShipmentFilter {
+        status: Some(Status::PreTransit),
+        limit: 100,
+        ..Default::default()
+    };
     assert_eq!(store.list_shipments(t.id, &pre).await.unwrap().len(), 6);
-    let future = ShipmentFilter { created_from: Some(chrono::Utc::now() + chrono::Duration::hours(1)), limit: 100, ..Default::default() };
-    assert!(store.list_shipments(t.id, &future).await.unwrap().is_empty());
+    let future = ShipmentFilter {
+        created_from: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        limit: 100,
+        ..Default::default()
+    };
+    assert!(store
+        .list_shipments(t.id, &future)
+        .await
+        .unwrap()
+        .is_empty());
     let other = store.create_tenant("B").await.unwrap();
-    assert!(store.list_shipments(other.id, &fedex).await.unwrap().is_empty());
+    assert!(store
+        .list_shipments(other.id, &fedex)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn log_appends_in_order_and_processor_applies_once(b: TestBackend) {
     let (store, url) = store(b).await;
     let log = EventLog::open(&url).await.unwrap();
     let t = store.create_tenant("A").await.unwrap();
-    let events = [event(t.id, "1ZAUTO", 8, "M"), event(t.id, "1ZAUTO", 12, "I"), event(t.id, "1ZAUTO", 18, "D")];
-    let entries: Vec<_> = events.iter().map(|e| (t.id, serde_json::to_string(e).unwrap())).collect();
+    let events = [
+        event(t.id, "1ZAUTO", 8, "M"),
+        event(t.id, "1ZAUTO", 12, "I"),
+        event(t.id, "1ZAUTO", 18, "D"),
+    ];
+    let entries: Vec<_> = events
+        .iter()
+        .map(|e| (t.id, serde_json::to_string(e).unwrap()))
+        .collect();
     let seqs = log.append(&entries).await.unwrap();
     assert_eq!(seqs.len(), 3);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
@@ -170,18 +253,31 @@ async fn log_appends_in_order_and_processor_applies_once(b: TestBackend) {
 
     let read = log.read_after(0, 100).await.unwrap();
     let outcome = store.apply_log_entries("processor", &read).await.unwrap();
-    assert_eq!((outcome.applied, outcome.duplicates, outcome.auto_created), (3, 0, 1));
+    assert_eq!(
+        (outcome.applied, outcome.duplicates, outcome.auto_created),
+        (3, 0, 1)
+    );
     assert_eq!(store.consumer_position("processor").await.unwrap(), seqs[2]);
 
     // Redelivery of the same entries (a crash before the position was seen) changes nothing.
     let again = store.apply_log_entries("processor", &read).await.unwrap();
     assert_eq!((again.applied, again.duplicates), (0, 3));
-    let s = store.find_shipment_by_tracking(t.id, "ups", "1ZAUTO").await.unwrap().unwrap();
+    let s = store
+        .find_shipment_by_tracking(t.id, "ups", "1ZAUTO")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(s.auto_created);
     assert_eq!(s.state.status, Status::Delivered);
     assert_eq!(s.state.events_count, 3);
     let timeline = store.list_events(t.id, s.id).await.unwrap();
-    assert_eq!(timeline.iter().map(|e| e.event.raw_code.clone().unwrap()).collect::<Vec<_>>(), ["M", "I", "D"]);
+    assert_eq!(
+        timeline
+            .iter()
+            .map(|e| e.event.raw_code.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["M", "I", "D"]
+    );
     // Another tenant sees nothing.
     let other = store.create_tenant("B").await.unwrap();
     assert!(store.list_events(other.id, s.id).await.unwrap().is_empty());
@@ -192,41 +288,89 @@ async fn idempotency_records(b: TestBackend) {
     let (store, _) = store(b).await;
     let t = store.create_tenant("A").await.unwrap();
     let o = store.create_tenant("B").await.unwrap();
-    assert_eq!(store.begin_idempotency(t.id, "k1", "h1").await.unwrap(), IdempotencyBegin::Started);
-    assert_eq!(store.begin_idempotency(t.id, "k1", "h1").await.unwrap(), IdempotencyBegin::InProgress);
-    assert_eq!(store.begin_idempotency(o.id, "k1", "h1").await.unwrap(), IdempotencyBegin::Started, "keys are per tenant");
-    store.complete_idempotency(t.id, "k1", 201, "{\"ok\":true}").await.unwrap();
     assert_eq!(
         store.begin_idempotency(t.id, "k1", "h1").await.unwrap(),
-        IdempotencyBegin::Replay { status: 201, body: "{\"ok\":true}".into() }
+        IdempotencyBegin::Started
     );
-    assert_eq!(store.begin_idempotency(t.id, "k1", "h2").await.unwrap(), IdempotencyBegin::Mismatch);
+    assert_eq!(
+        store.begin_idempotency(t.id, "k1", "h1").await.unwrap(),
+        IdempotencyBegin::InProgress
+    );
+    assert_eq!(
+        store.begin_idempotency(o.id, "k1", "h1").await.unwrap(),
+        IdempotencyBegin::Started,
+        "keys are per tenant"
+    );
+    store
+        .complete_idempotency(t.id, "k1", 201, "{\"ok\":true}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.begin_idempotency(t.id, "k1", "h1").await.unwrap(),
+        IdempotencyBegin::Replay {
+            status: 201,
+            body: "{\"ok\":true}".into()
+        }
+    );
+    assert_eq!(
+        store.begin_idempotency(t.id, "k1", "h2").await.unwrap(),
+        IdempotencyBegin::Mismatch
+    );
     store.abort_idempotency(o.id, "k1").await.unwrap();
-    assert_eq!(store.begin_idempotency(o.id, "k1", "h1").await.unwrap(), IdempotencyBegin::Started);
-    assert_eq!(store.purge_idempotency(chrono::Duration::hours(24)).await.unwrap(), 0);
-    assert_eq!(store.purge_idempotency(chrono::Duration::seconds(-1)).await.unwrap(), 2);
+    assert_eq!(
+        store.begin_idempotency(o.id, "k1", "h1").await.unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        store
+            .purge_idempotency(chrono::Duration::hours(24))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_idempotency(chrono::Duration::seconds(-1))
+            .await
+            .unwrap(),
+        2
+    );
 }
 
 // Shuffled and duplicated deliveries of the same events give the identical stored state, on
 // both stores (each case applies the events through the log in a random order and batching).
 fn shuffled_delivery_case(b: TestBackend, order: Vec<usize>, dups: Vec<usize>, batch: usize) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let (store, url) = store(b).await;
         let log = EventLog::open(&url).await.unwrap();
         let t = store.create_tenant("A").await.unwrap();
         let codes = ["M", "P", "I", "W", "X", "O", "D"];
-        let events: Vec<_> = codes.iter().enumerate().map(|(i, c)| event(t.id, "1ZP", 6 + i as u32 * 2, c)).collect();
+        let events: Vec<_> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| event(t.id, "1ZP", 6 + i as u32 * 2, c))
+            .collect();
         let mut delivery: Vec<_> = order.iter().map(|&i| events[i].clone()).collect();
         delivery.extend(dups.iter().map(|&i| events[i].clone()));
         for chunk in delivery.chunks(batch) {
-            let entries: Vec<_> = chunk.iter().map(|e| (t.id, serde_json::to_string(e).unwrap())).collect();
+            let entries: Vec<_> = chunk
+                .iter()
+                .map(|e| (t.id, serde_json::to_string(e).unwrap()))
+                .collect();
             log.append(&entries).await.unwrap();
             let pos = store.consumer_position("p").await.unwrap();
             let read = log.read_after(pos, 1000).await.unwrap();
             store.apply_log_entries("p", &read).await.unwrap();
         }
-        let s = store.find_shipment_by_tracking(t.id, "ups", "1ZP").await.unwrap().unwrap();
+        let s = store
+            .find_shipment_by_tracking(t.id, "ups", "1ZP")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(s.state, bitshipper_core::fold(events));
         log.close().await;
         store.close().await;

@@ -1,0 +1,259 @@
+//! Shipments: create, get, look up by tracking number, list with filters and cursor pages,
+//! update, cancel, and the timeline of events.
+
+use super::path_id;
+use crate::auth::{Auth, ReadScope, WriteScope};
+use crate::json::ApiJson;
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::views::{ShipmentPage, ShipmentView, Timeline};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use bitshipper_core::event::{
+    normalize_carrier, normalize_tracking_number, parse_rfc3339_with_offset,
+};
+use bitshipper_core::{NewShipment, ShipmentId, ShipmentInput, ShipmentPatch, Status};
+use bitshipper_store::ShipmentFilter;
+use serde::Deserialize;
+use std::collections::HashMap;
+use utoipa::IntoParams;
+
+#[utoipa::path(post, path = "/v1/shipments", tag = "shipments", request_body = ShipmentInput,
+    security(("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for retries")),
+    responses((status = 201, body = ShipmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_shipment(
+    auth: Auth<WriteScope>,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<ShipmentInput>,
+) -> Result<(StatusCode, Json<ShipmentView>), ApiError> {
+    let new = NewShipment::try_from(input)?;
+    let shipment = state.store.create_shipment(auth.tenant, new).await?;
+    Ok((StatusCode::CREATED, Json(shipment.into())))
+}
+
+#[utoipa::path(get, path = "/v1/shipments/{id}", tag = "shipments", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ShipmentView), (status = 404, body = Problem)))]
+pub async fn get_shipment(
+    auth: Auth<ReadScope>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let id: ShipmentId = path_id(&id, "shipment")?;
+    let shipment = state
+        .store
+        .get_shipment(auth.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("shipment"))?;
+    Ok(Json(shipment.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookupQuery {
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/shipments/lookup", tag = "shipments", security(("api_key" = [])),
+    params(LookupQuery),
+    responses((status = 200, body = ShipmentView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn lookup_shipment(
+    auth: Auth<ReadScope>,
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let mut errors = bitshipper_core::FieldErrors::default();
+    let carrier = match q.get("carrier") {
+        None => {
+            errors.push("carrier", "is required");
+            None
+        }
+        Some(c) => normalize_carrier(c)
+            .map_err(|e| errors.push("carrier", e))
+            .ok(),
+    };
+    let tracking = match q.get("tracking_number") {
+        None => {
+            errors.push("tracking_number", "is required");
+            None
+        }
+        Some(t) => normalize_tracking_number(t)
+            .map_err(|e| errors.push("tracking_number", e))
+            .ok(),
+    };
+    let (Some(carrier), Some(tracking)) = (carrier, tracking) else {
+        return Err(ApiError::Validation(errors.0));
+    };
+    let shipment = state
+        .store
+        .find_shipment_by_tracking(auth.tenant, &carrier, &tracking)
+        .await?
+        .ok_or(ApiError::NotFound("shipment"))?;
+    Ok(Json(shipment.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Canonical status, e.g. `in_transit`, or `cancelled`.
+    pub status: Option<String>,
+    pub carrier: Option<String>,
+    pub reference: Option<String>,
+    /// Created at or after this RFC 3339 time.
+    pub created_from: Option<String>,
+    /// Created before this RFC 3339 time.
+    pub created_to: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/shipments", tag = "shipments", security(("api_key" = [])),
+    params(ListQuery),
+    responses((status = 200, body = ShipmentPage), (status = 422, body = Problem)))]
+pub async fn list_shipments(
+    auth: Auth<ReadScope>,
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<ShipmentPage>, ApiError> {
+    const KNOWN: &[&str] = &[
+        "status",
+        "carrier",
+        "reference",
+        "created_from",
+        "created_to",
+        "cursor",
+        "limit",
+    ];
+    let mut errors = bitshipper_core::FieldErrors::default();
+    for k in q.keys() {
+        if !KNOWN.contains(&k.as_str()) {
+            errors.push(k.clone(), "unknown query parameter");
+        }
+    }
+    let mut filter = ShipmentFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    if let Some(s) = q.get("status") {
+        filter.status = s
+            .parse::<Status>()
+            .map_err(|e| errors.push("status", e))
+            .ok();
+    }
+    if let Some(c) = q.get("carrier") {
+        filter.carrier = normalize_carrier(c)
+            .map_err(|e| errors.push("carrier", e))
+            .ok();
+    }
+    filter.reference = q.get("reference").cloned();
+    for (name, slot) in [
+        ("created_from", &mut filter.created_from),
+        ("created_to", &mut filter.created_to),
+    ] {
+        if let Some(t) = q.get(name) {
+            *slot = parse_rfc3339_with_offset(t)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| errors.push(name, e))
+                .ok();
+        }
+    }
+    if let Some(c) = q.get("cursor") {
+        filter.after = Some(
+            c.parse::<ShipmentId>()
+                .map_err(|_| errors.push("cursor", "is not a cursor returned by this API"))
+                .unwrap_or_default(),
+        );
+    }
+    if let Some(l) = q.get("limit") {
+        let max = state.limits.max_page_size;
+        match l.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => filter.limit = n,
+            _ => errors.push("limit", format!("must be a whole number from 1 to {max}")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors.0));
+    }
+    // One extra row tells whether another page exists.
+    let wanted = filter.limit;
+    filter.limit += 1;
+    let mut rows = state.store.list_shipments(auth.tenant, &filter).await?;
+    let more = rows.len() > wanted as usize;
+    rows.truncate(wanted as usize);
+    let next_cursor = more
+        .then(|| rows.last().map(|s| s.id.to_string()))
+        .flatten();
+    Ok(Json(ShipmentPage {
+        data: rows.into_iter().map(ShipmentView::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[utoipa::path(patch, path = "/v1/shipments/{id}", tag = "shipments", request_body = ShipmentPatch,
+    security(("api_key" = [])), params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ShipmentView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_shipment(
+    auth: Auth<WriteScope>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<ShipmentPatch>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let id: ShipmentId = path_id(&id, "shipment")?;
+    let current = state
+        .store
+        .get_shipment(auth.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("shipment"))?;
+    let next = patch.apply_to(&current.details)?;
+    state.store.update_shipment(auth.tenant, id, &next).await?;
+    let updated = state
+        .store
+        .get_shipment(auth.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("shipment"))?;
+    Ok(Json(updated.into()))
+}
+
+#[utoipa::path(post, path = "/v1/shipments/{id}/cancel", tag = "shipments", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = ShipmentView), (status = 404, body = Problem)))]
+pub async fn cancel_shipment(
+    auth: Auth<WriteScope>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let id: ShipmentId = path_id(&id, "shipment")?;
+    if !state.store.cancel_shipment(auth.tenant, id).await? {
+        return Err(ApiError::NotFound("shipment"));
+    }
+    let shipment = state
+        .store
+        .get_shipment(auth.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("shipment"))?;
+    Ok(Json(shipment.into()))
+}
+
+#[utoipa::path(get, path = "/v1/shipments/{id}/events", tag = "shipments", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Shipment id")),
+    responses((status = 200, body = Timeline), (status = 404, body = Problem)))]
+pub async fn shipment_events(
+    auth: Auth<ReadScope>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Timeline>, ApiError> {
+    let id: ShipmentId = path_id(&id, "shipment")?;
+    if state.store.get_shipment(auth.tenant, id).await?.is_none() {
+        return Err(ApiError::NotFound("shipment"));
+    }
+    let events = state.store.list_events(auth.tenant, id).await?;
+    Ok(Json(Timeline {
+        shipment_id: id.0,
+        events: events.into_iter().map(Into::into).collect(),
+    }))
+}

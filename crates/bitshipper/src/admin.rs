@@ -1,0 +1,47 @@
+//! Administrative actions shared by the CLI and tests: creating tenants and API keys.
+
+use bitshipper_core::{Scope, TenantId};
+use bitshipper_store::{CreatedApiKey, Store, Tenant};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("tenant name must be 1 to 200 characters")]
+    InvalidName,
+    #[error("no tenant with id {0}")]
+    UnknownTenant(TenantId),
+    #[error(transparent)]
+    Store(#[from] bitshipper_store::StoreError),
+}
+
+/// Creates a tenant and its first key, with the `admin` scope.
+pub async fn create_tenant(
+    store: &Store,
+    name: &str,
+) -> Result<(Tenant, CreatedApiKey), AdminError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AdminError::InvalidName);
+    }
+    let tenant = store.create_tenant(name).await?;
+    let key = store
+        .create_api_key(tenant.id, "initial admin key", &[Scope::Admin], None)
+        .await?;
+    Ok((tenant, key))
+}
+
+/// Creates a key for an existing tenant.
+pub async fn create_key(
+    store: &Store,
+    tenant: TenantId,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<CreatedApiKey, AdminError> {
+    if store.get_tenant(tenant).await?.is_none() {
+        return Err(AdminError::UnknownTenant(tenant));
+    }
+    Ok(store
+        .create_api_key(tenant, name, scopes, expires_at)
+        .await?)
+}

@@ -1,0 +1,165 @@
+//! The application: wires store, event log, pipeline and HTTP API from `Settings`, and runs
+//! them until a shutdown signal. Tests start the real thing on port 0.
+
+use crate::settings::{Role, Settings};
+use anyhow::Context;
+use bitshipper_api::{AppState, Limits};
+use bitshipper_core::MappingTable;
+use bitshipper_pipeline::{AppenderConfig, Pipeline, PipelineConfig, ProcessorConfig};
+use bitshipper_store::{EventLog, Store};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    pipeline: Pipeline,
+    store: Store,
+    port: u16,
+}
+
+impl Application {
+    /// Connects and migrates the store, opens the log, starts the pipeline and binds the
+    /// listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = bitshipper_api::install_metrics_recorder();
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
+        let applied = store.migrate().await.context("applying migrations")?;
+        if applied > 0 {
+            tracing::info!(applied, dialect = store.dialect(), "migrations applied");
+        }
+        let log = EventLog::open(&settings.database_url)
+            .await
+            .context("opening the event log")?;
+        let p = &settings.pipeline;
+        let run_processor = settings.roles.contains(&Role::Processor);
+        let pipeline = Pipeline::start(
+            store.clone(),
+            log,
+            PipelineConfig {
+                appender: AppenderConfig {
+                    queue_capacity: p.queue_capacity,
+                    max_batch_events: p.max_commit_events,
+                },
+                processor: ProcessorConfig {
+                    batch_size: p.processor_batch_size,
+                    max_lag: p.max_lag,
+                    enabled: run_processor,
+                    ..ProcessorConfig::default()
+                },
+            },
+        )
+        .await
+        .context("starting the pipeline")?;
+        let state = AppState {
+            store: store.clone(),
+            appender: pipeline.appender.clone(),
+            progress: pipeline.progress.clone(),
+            mapping: Arc::new(MappingTable::builtin()?),
+            metrics,
+            limits: Limits {
+                max_body_bytes: settings.limits.max_body_bytes,
+                max_batch_events: settings.limits.max_batch_events,
+                max_page_size: settings.limits.max_page_size,
+            },
+        };
+        let router = if settings.roles.contains(&Role::Api) {
+            bitshipper_api::router(state)
+        } else {
+            bitshipper_api::ops_router(state)
+        };
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            router,
+            pipeline,
+            store,
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then drains requests and stops the pipeline.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            pipeline,
+            store,
+            ..
+        } = self;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving http")?;
+        pipeline.stop().await;
+        store.close().await;
+        Ok(())
+    }
+}
+
+/// Hides the password of a database URL in messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

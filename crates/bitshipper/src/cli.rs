@@ -1,0 +1,210 @@
+//! The command line: `serve`, `migrate`, `tenants create`, `keys create`, `bench`.
+
+use crate::app::{redact, shutdown_signal, Application};
+use crate::settings::Settings;
+use anyhow::Context;
+use bitshipper_core::scope::parse_scopes;
+use bitshipper_core::TenantId;
+use bitshipper_store::Store;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bitshipper",
+    version,
+    about = "Real-time shipment visibility in one binary"
+)]
+pub struct Cli {
+    /// Settings file (TOML). Default: ./bitshipper.toml when present.
+    #[arg(long, global = true, env = "BITSHIPPER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH (default sqlite://data/bitshipper.db) or postgres://...
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: HTTP API and pipeline (all roles in one process by default).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Roles to run, comma-separated: api, processor.
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Measure throughput and latency on this machine (see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant and print its admin API key (shown once).
+    Create { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key for a tenant and print it (shown once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "cli key")]
+        name: String,
+        /// Comma-separated scopes: ingest, read, write, admin.
+        #[arg(long, default_value = "read")]
+        scopes: String,
+        /// Days until the key stops working.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(cli.config.as_deref())?;
+    if let Some(url) = &cli.database_url {
+        s.database_url = url.clone();
+    }
+    Ok(s)
+}
+
+async fn store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = settings(&cli)?;
+    match cli.command {
+        Command::Serve { listen, roles } => {
+            if let Some(l) = listen {
+                settings.listen = l;
+            }
+            if let Some(roles) = roles {
+                settings.roles = roles
+                    .iter()
+                    .map(|r| match r.trim() {
+                        "api" => Ok(crate::settings::Role::Api),
+                        "processor" => Ok(crate::settings::Role::Processor),
+                        other => anyhow::bail!("unknown role '{other}'; expected api or processor"),
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            crate::telemetry::init(&settings.log);
+            let app = Application::build(settings.clone()).await?;
+            tracing::info!(
+                listen = %settings.listen,
+                port = app.port(),
+                database = %redact(&settings.database_url),
+                roles = ?settings.roles,
+                "bitshipper serving"
+            );
+            eprintln!(
+                "BitShipper is serving on http://{}:{}  (API docs: /docs, OpenAPI: /openapi.json)",
+                settings
+                    .listen
+                    .rsplit_once(':')
+                    .map(|(h, _)| h)
+                    .unwrap_or("127.0.0.1"),
+                app.port()
+            );
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let store = Store::connect(&settings.database_url)
+                .await
+                .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
+            let n = store.migrate().await?;
+            println!(
+                "{n} migration(s) applied to {}",
+                redact(&settings.database_url)
+            );
+            Ok(())
+        }
+        Command::Tenants {
+            command: TenantsCommand::Create { name },
+        } => {
+            let store = store(&settings).await?;
+            let (tenant, key) = crate::admin::create_tenant(&store, &name).await?;
+            println!("tenant created");
+            println!("  id:        {}", tenant.id);
+            println!("  name:      {}", tenant.name);
+            println!("  admin key: {}", key.secret);
+            println!("Store the key now: it is shown only this once.");
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    tenant,
+                    name,
+                    scopes,
+                    expires_in_days,
+                },
+        } => {
+            let tenant: TenantId = tenant
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--tenant must be a tenant id (a UUID)"))?;
+            let scopes = parse_scopes(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+            let expires_at =
+                expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            let store = store(&settings).await?;
+            let key = crate::admin::create_key(&store, tenant, &name, &scopes, expires_at).await?;
+            println!("api key created");
+            println!("  id:     {}", key.key.id);
+            println!(
+                "  scopes: {}",
+                scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            println!("  key:    {}", key.secret);
+            println!("Store the key now: it is shown only this once.");
+            Ok(())
+        }
+        Command::Bench(args) => crate::bench::run(args).await,
+    }
+}

@@ -1,0 +1,12 @@
+//! The BitShipper binary's library: settings, the application wiring, administrative commands
+//! and the command line. `main.rs` only calls [`cli::main`].
+
+pub mod admin;
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod settings;
+pub mod telemetry;
+
+pub use app::Application;
+pub use settings::Settings;

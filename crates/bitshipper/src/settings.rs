@@ -1,0 +1,155 @@
+//! Layered settings: built-in defaults, then a TOML file, then `BITSHIPPER_*` environment
+//! variables (nested keys with `__`, e.g. `BITSHIPPER_LIMITS__MAX_BATCH_EVENTS`), then flags.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (`0.0.0.0:8080` in a container).
+    pub listen: String,
+    /// `sqlite://PATH` (embedded default) or `postgres://...`.
+    pub database_url: String,
+    /// What this process runs: `api` and/or `processor` (default: both).
+    pub roles: Vec<Role>,
+    pub log: LogSettings,
+    pub limits: LimitSettings,
+    pub pipeline: PipelineSettings,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Api,
+    Processor,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `info`, `debug`, or a full filter like `bitshipper=debug,sqlx=warn`.
+    pub level: String,
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_body_bytes: usize,
+    pub max_batch_events: usize,
+    pub max_page_size: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Ingest requests waiting for a log commit before 503.
+    pub queue_capacity: usize,
+    /// Most events in one log commit.
+    pub max_commit_events: usize,
+    /// Log entries applied per state transaction.
+    pub processor_batch_size: u32,
+    /// Unapplied events beyond which ingest answers 503.
+    pub max_lag: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/bitshipper.db".into(),
+            roles: vec![Role::Api, Role::Processor],
+            log: LogSettings {
+                level: "info".into(),
+                format: LogFormat::Text,
+            },
+            limits: LimitSettings {
+                max_body_bytes: 1024 * 1024,
+                max_batch_events: 1000,
+                max_page_size: 200,
+            },
+            pipeline: PipelineSettings {
+                queue_capacity: 512,
+                max_commit_events: 10_000,
+                processor_batch_size: 2_000,
+                max_lag: 500_000,
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("config file {0} does not exist")]
+    MissingFile(String),
+    #[error("invalid settings: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+impl Settings {
+    /// Defaults, then `config` (or `./bitshipper.toml` when present), then the environment.
+    pub fn load(config: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match config {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(SettingsError::MissingFile(path.display().to_string()));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("bitshipper.toml")),
+        }
+        figment = figment.merge(Env::prefixed("BITSHIPPER_").split("__"));
+        figment
+            .extract()
+            .map_err(|e| SettingsError::Invalid(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "listen = \"0.0.0.0:9000\"\n[limits]\nmax_batch_events = 10\n",
+            )?;
+            jail.set_env("BITSHIPPER_LIMITS__MAX_BATCH_EVENTS", "20");
+            let s = Settings::load(Some(Path::new("custom.toml"))).expect("settings");
+            assert_eq!(s.listen, "0.0.0.0:9000");
+            assert_eq!(s.limits.max_batch_events, 20);
+            assert_eq!(s.database_url, Settings::default().database_url);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bitshipper.toml", "lisen = \"x\"\n")?;
+            assert!(Settings::load(None)
+                .unwrap_err()
+                .to_string()
+                .contains("lisen"));
+            assert!(matches!(
+                Settings::load(Some(Path::new("nope.toml"))),
+                Err(SettingsError::MissingFile(_))
+            ));
+            Ok(())
+        });
+    }
+}
