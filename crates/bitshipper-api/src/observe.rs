@@ -3,7 +3,6 @@
 
 use crate::problem::ApiError;
 use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -56,11 +55,8 @@ pub async fn not_found() -> ApiError {
     ApiError::NotFound("route")
 }
 
-pub async fn method_not_allowed() -> Response {
-    let mut r =
-        ApiError::BadRequest("this method is not allowed on this route".into()).into_response();
-    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -31,6 +31,8 @@ pub enum ApiError {
     Forbidden { needed: &'static str },
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this method is not allowed on this route")]
+    MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
     #[error("this Idempotency-Key was used with a different request")]
@@ -80,6 +82,11 @@ impl ApiError {
             Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -149,6 +156,10 @@ impl IntoResponse for ApiError {
         );
         if let ApiError::Busy { retry_after_secs } = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        if matches!(self, ApiError::PayloadTooLarge { .. }) {
+            // The rest of the body was not read; the connection cannot carry another request.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if matches!(self, ApiError::Unauthorized) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

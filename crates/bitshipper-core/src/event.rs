@@ -454,7 +454,7 @@ fn parse_location(
     }
     let lat = opt_number(obj.get("lat"), &sub("lat"), -90.0, 90.0, errors);
     let lon = opt_number(obj.get("lon"), &sub("lon"), -180.0, 180.0, errors);
-    if lat.is_some() != lon.is_some() {
+    if errors.0.len() == before && lat.is_some() != lon.is_some() {
         errors.push(field, "lat and lon must be given together");
     }
     if errors.0.len() > before {

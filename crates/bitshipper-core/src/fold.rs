@@ -73,15 +73,18 @@ pub fn fold(events: Vec<TrackingEvent>) -> ShipmentState {
         events_count: u32::try_from(events.len()).unwrap_or(u32::MAX),
         ..ShipmentState::default()
     };
+    let mut known_seen = false;
     for e in &events {
         let at = e.occurred_at.with_timezone(&Utc);
         // The latest event that says something decides the status; an unmapped ("unknown")
         // scan never overrides a known one.
-        if e.status != Status::Unknown || state.last_event_at.is_none() {
-            if e.status != Status::Unknown || state.status == Status::PreTransit {
-                state.status = e.status;
-                state.reason = e.reason;
-            }
+        if e.status != Status::Unknown {
+            state.status = e.status;
+            state.reason = e.reason;
+            known_seen = true;
+        } else if !known_seen {
+            state.status = Status::Unknown;
+            state.reason = e.reason;
         }
         if e.location.is_some() {
             state.last_location.clone_from(&e.location);

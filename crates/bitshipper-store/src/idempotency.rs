@@ -52,6 +52,7 @@ impl Store {
         Ok(match row {
             // Deleted between our insert and select (an aborted first try): treat as busy.
             None => IdempotencyBegin::InProgress,
+            Some((_, None, _)) => IdempotencyBegin::InProgress,
             Some((hash, _, _)) if hash != request_hash => IdempotencyBegin::Mismatch,
             Some((_, Some(status), Some(body))) => IdempotencyBegin::Replay {
                 status: u16::try_from(status).unwrap_or(500),

@@ -34,7 +34,7 @@ const POSTGRES_DDL: &str = "CREATE TABLE IF NOT EXISTS event_log (
 
 /// Serializes appenders on PostgreSQL so sequence order equals commit order and a tailing
 /// reader never skips a row that commits late.
-const APPEND_LOCK_ID: i64 = 0x6269_7473_6869_70;
+const APPEND_LOCK_ID: i64 = 0x0062_6974_7368_6970;
 
 impl EventLog {
     /// Opens the log that belongs to the state database at `state_url`.

@@ -1,4 +1,5 @@
 //! The store conformance suite: every test is written once and runs on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use bitshipper_core::{
     EventInput, MappingTable, NewShipment, Scope, ShipmentInput, Status, TenantId, TrackingEvent,

@@ -1,0 +1,13 @@
+//! End-to-end tests of the real application on port 0, each on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod helpers;
+
+mod durability;
+mod errors;
+mod idempotency;
+mod ingest;
+mod isolation;
+mod keys;
+mod ops;
+mod shipments;
