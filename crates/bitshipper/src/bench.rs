@@ -1,10 +1,448 @@
-//! `bitshipper bench`: end-to-end measurements on this machine (filled in below).
+//! `bitshipper bench`: end-to-end measurements on this machine, each beside a baseline run in
+//! the same invocation (a ratio survives a noisy machine; an absolute number does not).
+//!
+//! - `bench ingest`: batches of events through `POST /v1/events` to a durable `202` and on to
+//!   applied shipment state, against a bare axum endpoint that only parses the same JSON.
+//! - `bench read`: `GET /v1/shipments/{id}` at a given concurrency, against a bare axum endpoint
+//!   that returns the same bytes.
 
-use clap::Args;
+use crate::app::Application;
+use crate::settings::Settings;
+use anyhow::Context;
+use axum::routing::{get, post};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: BenchKind,
+}
 
-pub async fn run(_args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+#[derive(Debug, Subcommand)]
+pub enum BenchKind {
+    /// Events/s through POST /v1/events to durable and to applied state.
+    Ingest {
+        /// Batches to send (each of --batch events).
+        #[arg(long, default_value_t = 1000)]
+        batches: usize,
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Database URL; default: a fresh SQLite file in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Requests/s and latency of GET /v1/shipments/{id}.
+    Read {
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.which {
+        BenchKind::Ingest {
+            batches,
+            batch,
+            concurrency,
+            database_url,
+        } => ingest(batches, batch, concurrency, database_url).await,
+        BenchKind::Read {
+            connections,
+            seconds,
+            database_url,
+        } => read(connections, seconds, database_url).await,
+    }
+}
+
+struct Started {
+    base: String,
+    key: String,
+    app: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(database_url: Option<String>) -> anyhow::Result<Started> {
+    let url = match database_url {
+        Some(u) => u,
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "bitshipper-bench-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            format!("sqlite://{}/state.db", dir.display())
+        }
+    };
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: url,
+        ..Settings::default()
+    };
+    let app = Application::build(settings).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store().clone();
+    let (_, key) = crate::admin::create_tenant(&store, "bench").await?;
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(Started {
+        base,
+        key: key.secret,
+        app,
+        stop,
+    })
+}
+
+/// A realistic ~500-byte event.
+fn bench_event(i: usize) -> Value {
+    let codes = ["M", "P", "I", "W", "O", "D"];
+    json!({
+        "carrier": "ups",
+        "tracking_number": format!("1ZBENCH{:08}", i / 6),
+        "occurred_at": format!("2026-11-{:02}T{:02}:{:02}:00-05:00", 10 + (i % 6), i % 24, i % 60),
+        "raw_code": codes[i % 6],
+        "reason": "arrived_at_facility",
+        "message": "Arrived at Facility — package scanned on inbound trailer, sort in progress",
+        "event_id": format!("bench-{i:012}"),
+        "location": {"city": "Louisville", "region": "KY", "country": "US", "postal_code": "40213", "lat": 38.17, "lon": -85.73}
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+struct LoadResult {
+    requests: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    errors: usize,
+}
+
+/// Sends each body once, `concurrency` at a time.
+async fn post_all(
+    url: String,
+    key: String,
+    bodies: Arc<Vec<String>>,
+    concurrency: usize,
+) -> LoadResult {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap_or_default();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, key, bodies, next) = (
+            client.clone(),
+            url.clone(),
+            key.clone(),
+            bodies.clone(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let t = Instant::now();
+                let r = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    LoadResult {
+        requests: latencies.len(),
+        elapsed,
+        latencies,
+        errors,
+    }
+}
+
+/// GETs `url` from `connections` clients for `seconds`.
+async fn get_for(url: String, key: String, connections: usize, seconds: u64) -> LoadResult {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match client.get(&url).bearer_auth(&key).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    LoadResult {
+        requests: latencies.len(),
+        elapsed,
+        latencies,
+        errors,
+    }
+}
+
+async fn bare_server(
+    router: axum::Router,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((format!("http://{addr}"), task))
+}
+
+async fn ingest(
+    batches: usize,
+    batch: usize,
+    concurrency: usize,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    let bodies: Vec<String> = (0..batches)
+        .map(|b| {
+            let events: Vec<Value> = (0..batch).map(|i| bench_event(b * batch + i)).collect();
+            json!({ "events": events }).to_string()
+        })
+        .collect();
+    let event_bytes = bench_event(0).to_string().len();
+    let total_events = batches * batch;
+    let bodies = Arc::new(bodies);
+    println!("bench ingest: {batches} batches x {batch} events (~{event_bytes} B each), {concurrency} concurrent clients");
+
+    // Baseline: a bare axum endpoint that parses the same JSON and does nothing.
+    let bare = axum::Router::new().route(
+        "/v1/events",
+        post(|body: axum::body::Bytes| async move {
+            let parsed: Result<Value, _> = serde_json::from_slice(&body);
+            let n = parsed
+                .ok()
+                .and_then(|v| v["events"].as_array().map(Vec::len))
+                .unwrap_or(0);
+            (
+                axum::http::StatusCode::ACCEPTED,
+                format!("{{\"accepted\":{n}}}"),
+            )
+        }),
+    );
+    let (bare_base, bare_task) = bare_server(bare).await?;
+    let baseline = post_all(
+        format!("{bare_base}/v1/events"),
+        String::new(),
+        bodies.clone(),
+        concurrency,
+    )
+    .await;
+    bare_task.abort();
+
+    let s = start(database_url).await?;
+    let progress_start = Instant::now();
+    let result = post_all(
+        format!("{}/v1/events", s.base),
+        s.key.clone(),
+        bodies,
+        concurrency,
+    )
+    .await;
+    let acked = result.elapsed;
+    // Wait for the processor to apply everything.
+    let client = reqwest::Client::new();
+    let applied_at = loop {
+        let ready: Value = client
+            .get(format!("{}/readyz", s.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if ready["log_lag"] == 0 && ready["applied_position"].as_i64() >= Some(total_events as i64)
+        {
+            break progress_start.elapsed();
+        }
+        if progress_start.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!("processor did not catch up within 10 minutes: {ready}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = s.stop.send(());
+    let _ = s.app.await;
+
+    let eps = |r: &LoadResult| (r.requests * batch) as f64 / r.elapsed.as_secs_f64();
+    println!();
+    println!("| run | events/s | batches/s | p50 | p99 | errors |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| bare axum, parse only | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+        eps(&baseline),
+        baseline.requests as f64 / baseline.elapsed.as_secs_f64(),
+        percentile(&baseline.latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&baseline.latencies, 0.99).as_secs_f64() * 1e3,
+        baseline.errors
+    );
+    println!(
+        "| BitShipper, durable 202 | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+        eps(&result),
+        result.requests as f64 / acked.as_secs_f64(),
+        percentile(&result.latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&result.latencies, 0.99).as_secs_f64() * 1e3,
+        result.errors
+    );
+    println!(
+        "| BitShipper, applied to state | {:.0} | | | | |",
+        total_events as f64 / applied_at.as_secs_f64()
+    );
+    println!();
+    println!("ratio durable/bare: {:.3}", eps(&result) / eps(&baseline));
+    Ok(())
+}
+
+async fn read(
+    connections: usize,
+    seconds: u64,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    let s = start(database_url).await?;
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/v1/shipments", s.base))
+        .bearer_auth(&s.key)
+        .json(&json!({"carrier":"ups","tracking_number":"1ZREADBENCH","service_level":"ground","reference":"PO-1",
+                      "recipient":{"name":"Ada","email":"ada@example.com"},"metadata":{"warehouse":"east"}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = created["id"]
+        .as_str()
+        .context("created shipment has an id")?
+        .to_string();
+    let body = client
+        .get(format!("{}/v1/shipments/{id}", s.base))
+        .bearer_auth(&s.key)
+        .send()
+        .await?
+        .text()
+        .await?;
+    println!(
+        "bench read: GET /v1/shipments/{{id}}, {connections} connections, {seconds} s each run"
+    );
+
+    let bare = axum::Router::new().route(
+        "/v1/shipments/{id}",
+        get(move || {
+            let body = body.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        }),
+    );
+    let (bare_base, bare_task) = bare_server(bare).await?;
+    let baseline = get_for(
+        format!("{bare_base}/v1/shipments/{id}"),
+        String::new(),
+        connections,
+        seconds,
+    )
+    .await;
+    bare_task.abort();
+    let result = get_for(
+        format!("{}/v1/shipments/{id}", s.base),
+        s.key.clone(),
+        connections,
+        seconds,
+    )
+    .await;
+    let _ = s.stop.send(());
+    let _ = s.app.await;
+
+    let rps = |r: &LoadResult| r.requests as f64 / r.elapsed.as_secs_f64();
+    println!();
+    println!("| run | requests/s | p50 | p99 | errors |");
+    println!("|---|---|---|---|---|");
+    for (name, r) in [
+        ("bare axum, same bytes", &baseline),
+        ("BitShipper GET shipment", &result),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+            rps(r),
+            percentile(&r.latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&r.latencies, 0.99).as_secs_f64() * 1e3,
+            r.errors
+        );
+    }
+    println!();
+    println!(
+        "ratio BitShipper/bare: {:.3}",
+        rps(&result) / rps(&baseline)
+    );
+    Ok(())
 }

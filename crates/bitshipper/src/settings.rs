@@ -110,7 +110,13 @@ impl Settings {
             }
             None => figment = figment.merge(Toml::file("bitshipper.toml")),
         }
-        figment = figment.merge(Env::prefixed("BITSHIPPER_").split("__"));
+        // BITSHIPPER_CONFIG names the file (a flag's env form); BITSHIPPER_TEST_POSTGRES_URL is
+        // for the test suite. Neither is a setting.
+        figment = figment.merge(
+            Env::prefixed("BITSHIPPER_")
+                .ignore(&["config", "test_postgres_url"])
+                .split("__"),
+        );
         figment
             .extract()
             .map_err(|e| SettingsError::Invalid(Box::new(e)))
@@ -130,6 +136,8 @@ mod tests {
                 "listen = \"0.0.0.0:9000\"\n[limits]\nmax_batch_events = 10\n",
             )?;
             jail.set_env("BITSHIPPER_LIMITS__MAX_BATCH_EVENTS", "20");
+            jail.set_env("BITSHIPPER_TEST_POSTGRES_URL", "postgres://elsewhere/x");
+            jail.set_env("BITSHIPPER_CONFIG", "custom.toml");
             let s = Settings::load(Some(Path::new("custom.toml"))).expect("settings");
             assert_eq!(s.listen, "0.0.0.0:9000");
             assert_eq!(s.limits.max_batch_events, 20);
