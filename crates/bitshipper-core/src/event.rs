@@ -233,7 +233,8 @@ impl IfEmpty for String {
     }
 }
 
-/// Event identity: the provider's event id when given, else a hash of the defining fields.
+/// Event identity: tenant, carrier and tracking number, plus the provider's event id when
+/// given, else the event's instant, raw code and location.
 pub fn event_key(
     tenant: TenantId,
     carrier: &str,
@@ -248,6 +249,9 @@ pub fn event_key(
     h.update(b"\x1f");
     h.update(carrier.as_bytes());
     h.update(b"\x1f");
+    // The tracking number is part of every key, so a key always belongs to one shipment.
+    h.update(tracking_number.as_bytes());
+    h.update(b"\x1f");
     match event_id {
         Some(id) => {
             h.update(b"id\x1f");
@@ -255,8 +259,6 @@ pub fn event_key(
         }
         None => {
             h.update(b"fields\x1f");
-            h.update(tracking_number.as_bytes());
-            h.update(b"\x1f");
             h.update(
                 occurred_at
                     .with_timezone(&Utc)

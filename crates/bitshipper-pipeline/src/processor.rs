@@ -113,7 +113,10 @@ impl Processor {
             self.progress.set_position(position);
             return Ok(0);
         }
+        let started = std::time::Instant::now();
         let outcome = self.store.apply_log_entries(CONSUMER, &entries).await?;
+        metrics::histogram!("bitshipper_processor_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
         metrics::counter!("bitshipper_events_applied_total").increment(outcome.applied);
         metrics::counter!("bitshipper_events_duplicate_total").increment(outcome.duplicates);
         metrics::counter!("bitshipper_events_unreadable_total").increment(outcome.unreadable);

@@ -1,12 +1,16 @@
 //! The embedded event log: an append-only table whose commit is the durable acknowledgement of
 //! ingested events. On SQLite it is a file of its own beside the state database (fsync on every
 //! commit; its writer never waits on state writes); on PostgreSQL a table in the same database.
+//!
+//! Each append (one group commit of many requests) is stored as **one record** holding its
+//! events as lines of `tenant-id <TAB> event-json`, numbered `first_seq ..= first_seq + count - 1`.
+//! Every event still has its own sequence number, and a reader may stop inside a record; but a
+//! commit costs one row, not one row per event.
 
 use crate::backend::sibling_log_url;
 use crate::tenants::now;
 use crate::{on_pool, Backend, StoreError};
 use bitshipper_core::TenantId;
-use uuid::Uuid;
 
 /// One record of the log: a normalized event of one tenant, as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,20 +25,22 @@ pub struct EventLog {
     db: Backend,
 }
 
-const SQLITE_DDL: &str = "CREATE TABLE IF NOT EXISTS event_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant_id BLOB NOT NULL,
+const SQLITE_DDL: &str = "CREATE TABLE IF NOT EXISTS log_records (
+    first_seq INTEGER PRIMARY KEY,
+    event_count INTEGER NOT NULL,
     appended_at TEXT NOT NULL,
     payload TEXT NOT NULL)";
-const POSTGRES_DDL: &str = "CREATE TABLE IF NOT EXISTS event_log (
-    seq BIGSERIAL PRIMARY KEY,
-    tenant_id UUID NOT NULL,
+const POSTGRES_DDL: &str = "CREATE TABLE IF NOT EXISTS log_records (
+    first_seq BIGINT PRIMARY KEY,
+    event_count INTEGER NOT NULL,
     appended_at TIMESTAMPTZ NOT NULL,
     payload TEXT NOT NULL)";
 
-/// Serializes appenders on PostgreSQL so sequence order equals commit order and a tailing
-/// reader never skips a row that commits late.
+/// Serializes appenders on PostgreSQL so sequence numbers are assigned in commit order and a
+/// tailing reader never skips a record that commits late.
 const APPEND_LOCK_ID: i64 = 0x0062_6974_7368_6970;
+
+const NEXT_SEQ: &str = "SELECT COALESCE(MAX(first_seq + event_count), 1) FROM log_records";
 
 impl EventLog {
     /// Opens the log that belongs to the state database at `state_url`.
@@ -61,76 +67,92 @@ impl EventLog {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let at = now();
-        match &self.db {
-            Backend::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                let mut seqs = Vec::with_capacity(entries.len());
-                for (tenant, payload) in entries {
-                    let seq: i64 = sqlx::query_scalar(
-                        "INSERT INTO event_log (tenant_id, appended_at, payload) VALUES ($1, $2, $3) RETURNING seq",
-                    )
-                    .bind(tenant.0)
-                    .bind(at)
-                    .bind(payload)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    seqs.push(seq);
-                }
-                tx.commit().await?;
-                Ok(seqs)
+        let mut payload = String::with_capacity(entries.iter().map(|(_, p)| p.len() + 38).sum());
+        for (tenant, event) in entries {
+            if event.contains('\n') {
+                return Err(StoreError::corrupt("log payloads must be single-line JSON"));
             }
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+            payload.push_str(&tenant.0.to_string());
+            payload.push('\t');
+            payload.push_str(event);
+            payload.push('\n');
+        }
+        let count = i32::try_from(entries.len()).map_err(StoreError::corrupt)?;
+        let at = now();
+        let first: i64 = on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            if matches!(self.db, Backend::Postgres(_)) {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(APPEND_LOCK_ID)
                     .execute(&mut *tx)
                     .await?;
-                let tenants: Vec<Uuid> = entries.iter().map(|(t, _)| t.0).collect();
-                let payloads: Vec<&str> = entries.iter().map(|(_, p)| p.as_str()).collect();
-                let seqs: Vec<i64> = sqlx::query_scalar(
-                    "INSERT INTO event_log (tenant_id, appended_at, payload)
-                     SELECT t, $2, p FROM UNNEST($1::uuid[], $3::text[]) WITH ORDINALITY AS x(t, p, n)
-                     ORDER BY n RETURNING seq",
-                )
-                .bind(&tenants)
-                .bind(at)
-                .bind(&payloads)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                let mut seqs = seqs;
-                seqs.sort_unstable();
-                Ok(seqs)
             }
-        }
+            let first: i64 = sqlx::query_scalar(NEXT_SEQ).fetch_one(&mut *tx).await?;
+            sqlx::query("INSERT INTO log_records (first_seq, event_count, appended_at, payload) VALUES ($1, $2, $3, $4)")
+                .bind(first)
+                .bind(count)
+                .bind(at)
+                .bind(&payload)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            first
+        });
+        Ok((first..first + i64::from(count)).collect())
     }
 
     /// Up to `limit` entries after `after`, in order.
     pub async fn read_after(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
-        let rows: Vec<(i64, Uuid, String)> = on_pool!(&self.db, pool => {
-            sqlx::query_as("SELECT seq, tenant_id, payload FROM event_log WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(seq, tenant, payload)| LogEntry {
-                seq,
-                tenant_id: TenantId(tenant),
-                payload,
-            })
-            .collect())
+        // Start at the record holding `after + 1`; whole records are read, then trimmed.
+        let sql = "SELECT first_seq, payload FROM log_records
+                   WHERE first_seq >= COALESCE((SELECT MAX(first_seq) FROM log_records WHERE first_seq <= $1), 0)
+                   ORDER BY first_seq LIMIT $2";
+        let limit_usize = limit as usize;
+        let mut out = Vec::with_capacity(limit_usize.min(100_000));
+        let mut cursor = after;
+        // Records are fetched a few at a time until `limit` events are gathered.
+        loop {
+            let rows: Vec<(i64, String)> = on_pool!(&self.db, pool => {
+                sqlx::query_as(sql).bind(cursor + 1).bind(8_i64).fetch_all(pool).await?
+            });
+            if rows.is_empty() {
+                break;
+            }
+            let before = out.len();
+            for (first, payload) in &rows {
+                for (i, line) in payload.lines().enumerate() {
+                    let seq = first + i as i64;
+                    if seq <= cursor {
+                        continue;
+                    }
+                    let (tenant, event) = line.split_once('\t').ok_or_else(|| {
+                        StoreError::corrupt(format!("log record {first} line {i}"))
+                    })?;
+                    let tenant = tenant.parse().map_err(StoreError::corrupt)?;
+                    out.push(LogEntry {
+                        seq,
+                        tenant_id: TenantId(tenant),
+                        payload: event.to_string(),
+                    });
+                    if out.len() >= limit_usize {
+                        return Ok(out);
+                    }
+                }
+            }
+            match out.last() {
+                Some(last) if out.len() > before => cursor = last.seq,
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// The last sequence number written (0 for an empty log).
     pub async fn head(&self) -> Result<i64, StoreError> {
-        let head: Option<i64> = on_pool!(&self.db, pool => {
-            sqlx::query_scalar("SELECT MAX(seq) FROM event_log").fetch_one(pool).await?
+        let next: i64 = on_pool!(&self.db, pool => {
+            sqlx::query_scalar(NEXT_SEQ).fetch_one(pool).await?
         });
-        Ok(head.unwrap_or(0))
+        Ok(next - 1)
     }
 
     pub async fn close(&self) {

@@ -282,6 +282,28 @@ async fn log_appends_in_order_and_processor_applies_once(b: TestBackend) {
     // Another tenant sees nothing.
     let other = store.create_tenant("B").await.unwrap();
     assert!(store.list_events(other.id, s.id).await.unwrap().is_empty());
+
+    // Readers may start and stop inside a commit's record.
+    let more: Vec<_> = (0..5)
+        .map(|i| (other.id, format!("{{\"n\":{i}}}")))
+        .collect();
+    let seqs2 = log.append(&more).await.unwrap();
+    let seqs3 = log.append(&more[..2]).await.unwrap();
+    assert_eq!(seqs2, (seqs[2] + 1..=seqs[2] + 5).collect::<Vec<_>>());
+    assert_eq!(seqs3[0], seqs2[4] + 1);
+    let middle = log.read_after(seqs2[1], 4).await.unwrap();
+    assert_eq!(
+        middle.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [seqs2[2], seqs2[3], seqs2[4], seqs3[0]]
+    );
+    assert_eq!(middle[0].payload, "{\"n\":2}");
+    assert_eq!(middle[0].tenant_id, other.id);
+    assert_eq!(log.read_after(0, 1000).await.unwrap().len(), 10);
+    assert!(log.read_after(seqs3[1], 10).await.unwrap().is_empty());
+    assert!(log
+        .append(&[(t.id, "two\nlines".to_string())])
+        .await
+        .is_err());
     log.close().await;
 }
 

@@ -70,6 +70,8 @@ struct Started {
     key: String,
     app: tokio::task::JoinHandle<()>,
     stop: tokio::sync::oneshot::Sender<()>,
+    /// Whether this process applies events (not with BITSHIPPER_ROLES='["api"]').
+    processor: bool,
 }
 
 async fn start(database_url: Option<String>) -> anyhow::Result<Started> {
@@ -83,11 +85,12 @@ async fn start(database_url: Option<String>) -> anyhow::Result<Started> {
             format!("sqlite://{}/state.db", dir.display())
         }
     };
-    let settings = Settings {
-        listen: "127.0.0.1:0".into(),
-        database_url: url,
-        ..Settings::default()
-    };
+    // BITSHIPPER_* settings apply (e.g. BITSHIPPER_PIPELINE__PROCESSOR_BATCH_SIZE); the address
+    // and database are the bench's own.
+    let mut settings = Settings::load(None)?;
+    settings.listen = "127.0.0.1:0".into();
+    settings.database_url = url;
+    let processor = settings.roles.contains(&crate::settings::Role::Processor);
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
@@ -105,6 +108,7 @@ async fn start(database_url: Option<String>) -> anyhow::Result<Started> {
         key: key.secret,
         app,
         stop,
+        processor,
     })
 }
 
@@ -117,7 +121,7 @@ fn bench_event(i: usize) -> Value {
         "occurred_at": format!("2026-11-{:02}T{:02}:{:02}:00-05:00", 10 + (i % 6), i % 24, i % 60),
         "raw_code": codes[i % 6],
         "reason": "arrived_at_facility",
-        "message": "Arrived at Facility — package scanned on inbound trailer, sort in progress",
+        "message": "Arrived at Facility — package scanned on inbound trailer at the regional hub; sort in progress, next scan expected at departure from the outbound door (lane LOU-ATL, trailer 4471)",
         "event_id": format!("bench-{i:012}"),
         "location": {"city": "Louisville", "region": "KY", "country": "US", "postal_code": "40213", "lat": 38.17, "lon": -85.73}
     })
@@ -313,7 +317,17 @@ async fn ingest(
     let acked = result.elapsed;
     // Wait for the processor to apply everything.
     let client = reqwest::Client::new();
+    let at_ack: Value = client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let backlog = total_events as i64 - at_ack["applied_position"].as_i64().unwrap_or(0);
     let applied_at = loop {
+        if !s.processor {
+            break Duration::MAX;
+        }
         let ready: Value = client
             .get(format!("{}/readyz", s.base))
             .send()
@@ -329,6 +343,28 @@ async fn ingest(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let metrics = client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let metric = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (batch_sum, batch_count) = (
+        metric("bitshipper_processor_batch_seconds_sum"),
+        metric("bitshipper_processor_batch_seconds_count"),
+    );
+    let (commit_sum, commit_count) = (
+        metric("bitshipper_log_commit_seconds_sum"),
+        metric("bitshipper_log_commit_seconds_count"),
+    );
     let _ = s.stop.send(());
     let _ = s.app.await;
 
@@ -358,6 +394,20 @@ async fn ingest(
     );
     println!();
     println!("ratio durable/bare: {:.3}", eps(&result) / eps(&baseline));
+    let drain = applied_at
+        .saturating_sub(acked)
+        .min(Duration::from_secs(1_000_000));
+    println!(
+        "processor alone (after ingest ended): {backlog} events in {:.2} s = {:.0} events/s",
+        drain.as_secs_f64(),
+        backlog as f64 / drain.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "log commits: {commit_count:.0}, mean {:.2} ms, {:.0} events each; processor batches: {batch_count:.0}, mean {:.2} ms",
+        commit_sum / commit_count.max(1.0) * 1e3,
+        total_events as f64 / commit_count.max(1.0),
+        batch_sum / batch_count.max(1.0) * 1e3
+    );
     Ok(())
 }
 

@@ -58,9 +58,11 @@ CREATE TABLE tracking_events (
     occurred_at  TEXT NOT NULL,
     body         TEXT NOT NULL,
     received_at  TEXT NOT NULL,
-    PRIMARY KEY (tenant_id, event_key)
+    -- Identity within the shipment: an event key always belongs to one carrier and tracking
+    -- number, so this is the tenant-wide identity too, and the index stays clustered by
+    -- (time-ordered) shipment instead of scattered by hash.
+    PRIMARY KEY (tenant_id, shipment_id, event_key)
 );
-CREATE INDEX tracking_events_shipment ON tracking_events (shipment_id, occurred_at);
 
 CREATE TABLE processor_offsets (
     consumer  TEXT PRIMARY KEY,
