@@ -1,0 +1,119 @@
+//! The generative story's knobs: demand over the calendar, regional weather, and the late-risk
+//! model. Every number here is documented in `docs/simulator.md`.
+
+use crate::carriers::{Carrier, Service};
+use crate::geo::cities;
+use chrono::{Datelike, NaiveDate, Weekday};
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashSet;
+
+/// Demand multiplier for a ship date: weekday pattern and the holiday peak.
+pub fn demand_factor(d: NaiveDate) -> f64 {
+    let weekday = match d.weekday() {
+        Weekday::Mon => 1.25,
+        Weekday::Tue => 1.15,
+        Weekday::Wed => 1.1,
+        Weekday::Thu => 1.05,
+        Weekday::Fri => 1.0,
+        Weekday::Sat => 0.45,
+        Weekday::Sun => 0.3,
+    };
+    weekday * if is_peak(d) { 1.6 } else { 1.0 }
+}
+
+/// The holiday peak: 25 November to 24 December.
+pub fn is_peak(d: NaiveDate) -> bool {
+    (d.month() == 11 && d.day() >= 25) || (d.month() == 12 && d.day() <= 24)
+}
+
+/// Regional storms: a state has a storm on a day with a small probability (three times higher
+/// from December to February); a storm lasts 2 to 4 days. Drawn once per seed and date range.
+#[derive(Debug, Clone, Default)]
+pub struct Weather {
+    stormy: HashSet<(String, NaiveDate)>,
+}
+
+pub const STORM_START_PROBABILITY: f64 = 0.004;
+
+impl Weather {
+    pub fn generate(seed: u64, start: NaiveDate, days: u32) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5745_4154_4845_5221);
+        let mut regions: Vec<&str> = cities()
+            .iter()
+            .filter(|c| c.is_us())
+            .map(|c| c.region.as_str())
+            .collect();
+        regions.sort_unstable();
+        regions.dedup();
+        let mut stormy = HashSet::new();
+        // Start a little early so storms already running on the first day exist.
+        for offset in 0..(days + 10) {
+            let day = start + chrono::Duration::days(i64::from(offset) - 5);
+            let winter = matches!(day.month(), 12 | 1 | 2);
+            let p = STORM_START_PROBABILITY * if winter { 3.0 } else { 1.0 };
+            for region in &regions {
+                if rng.gen::<f64>() < p {
+                    let length = rng.gen_range(2..=4);
+                    for k in 0..length {
+                        stormy.insert((region.to_string(), day + chrono::Duration::days(k)));
+                    }
+                }
+            }
+        }
+        Self { stormy }
+    }
+
+    pub fn is_stormy(&self, region: &str, day: NaiveDate) -> bool {
+        self.stormy.contains(&(region.to_string(), day))
+    }
+
+    /// Days in `[from, to]` with a storm in `region`.
+    pub fn stormy_days(&self, region: &str, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        from.iter_days()
+            .take_while(|d| *d <= to)
+            .filter(|d| self.is_stormy(region, *d))
+            .collect()
+    }
+}
+
+/// What the late-risk model sees about a shipment.
+#[derive(Debug, Clone, Copy)]
+pub struct LateFactors {
+    pub carrier: Carrier,
+    pub service: Service,
+    pub km: f64,
+    pub storm_on_route: bool,
+    pub peak: bool,
+    pub heavy: bool,
+    pub friday_pickup: bool,
+}
+
+pub const DISTANCE_WEIGHT: f64 = 0.25;
+pub const STORM_WEIGHT: f64 = 1.6;
+pub const PEAK_WEIGHT: f64 = 0.9;
+pub const HEAVY_WEIGHT: f64 = 0.5;
+pub const FRIDAY_WEIGHT: f64 = 0.3;
+pub const NOISE_SD: f64 = 0.5;
+
+/// Probability of a late delivery (before irreducible noise is added by the caller).
+pub fn late_logit(f: &LateFactors) -> f64 {
+    f.carrier.base_late_logit(f.service)
+        + DISTANCE_WEIGHT * (f.km / 1000.0).min(4.0)
+        + if f.storm_on_route { STORM_WEIGHT } else { 0.0 }
+        + if f.peak { PEAK_WEIGHT } else { 0.0 }
+        + if f.heavy { HEAVY_WEIGHT } else { 0.0 }
+        + if f.friday_pickup { FRIDAY_WEIGHT } else { 0.0 }
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// A standard normal draw (Box–Muller).
+pub fn normal(rng: &mut impl Rng) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
