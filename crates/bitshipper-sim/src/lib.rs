@@ -12,7 +12,6 @@ pub mod stats;
 pub use generate::{Generator, Outcome, SimShipment, TenantProfile, Truth};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde_json::json;
 use std::io::Write;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,21 +81,19 @@ pub fn write_jsonl(
     shipment: &SimShipment,
     cutoff: DateTime<Utc>,
 ) -> Result<u64, SimError> {
-    serde_json::to_writer(
-        &mut *out,
-        &json!({"kind": "shipment", "tenant": tenant, "body": shipment.shipment}),
-    )
-    .map_err(std::io::Error::from)?;
-    out.write_all(b"\n")?;
+    // The envelope is written by hand: wrapping each body in a new JSON value would copy it.
+    let tenant = serde_json::to_string(tenant).map_err(std::io::Error::from)?;
+    let mut line = |kind: &str, body: &serde_json::Value| -> Result<(), SimError> {
+        write!(out, "{{\"kind\":\"{kind}\",\"tenant\":{tenant},\"body\":")?;
+        serde_json::to_writer(&mut *out, body).map_err(std::io::Error::from)?;
+        out.write_all(b"}\n")?;
+        Ok(())
+    };
+    line("shipment", &shipment.shipment)?;
     let mut n = 0;
     for (at, event) in &shipment.events {
         if *at <= cutoff {
-            serde_json::to_writer(
-                &mut *out,
-                &json!({"kind": "event", "tenant": tenant, "body": event}),
-            )
-            .map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
+            line("event", event)?;
             n += 1;
         }
     }

@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Demand multiplier for a ship date: weekday pattern and the holiday peak.
 pub fn demand_factor(d: NaiveDate) -> f64 {
@@ -32,7 +32,7 @@ pub fn is_peak(d: NaiveDate) -> bool {
 /// from December to February); a storm lasts 2 to 4 days. Drawn once per seed and date range.
 #[derive(Debug, Clone, Default)]
 pub struct Weather {
-    stormy: HashSet<(String, NaiveDate)>,
+    stormy: HashMap<String, HashSet<NaiveDate>>,
 }
 
 pub const STORM_START_PROBABILITY: f64 = 0.004;
@@ -47,7 +47,7 @@ impl Weather {
             .collect();
         regions.sort_unstable();
         regions.dedup();
-        let mut stormy = HashSet::new();
+        let mut stormy: HashMap<String, HashSet<NaiveDate>> = HashMap::new();
         // Start a little early so storms already running on the first day exist.
         for offset in 0..(days + 10) {
             let day = start + chrono::Duration::days(i64::from(offset) - 5);
@@ -56,8 +56,9 @@ impl Weather {
             for region in &regions {
                 if rng.gen::<f64>() < p {
                     let length = rng.gen_range(2..=4);
+                    let days = stormy.entry(region.to_string()).or_default();
                     for k in 0..length {
-                        stormy.insert((region.to_string(), day + chrono::Duration::days(k)));
+                        days.insert(day + chrono::Duration::days(k));
                     }
                 }
             }
@@ -66,7 +67,9 @@ impl Weather {
     }
 
     pub fn is_stormy(&self, region: &str, day: NaiveDate) -> bool {
-        self.stormy.contains(&(region.to_string(), day))
+        self.stormy
+            .get(region)
+            .is_some_and(|days| days.contains(&day))
     }
 
     /// Days in `[from, to]` with a storm in `region`.

@@ -146,6 +146,16 @@ impl Store {
 
         on_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
+            // Write first: on SQLite this takes the write lock before any read, so a concurrent
+            // writer makes us wait (busy timeout) instead of failing with a stale snapshot.
+            sqlx::query(
+                "INSERT INTO processor_offsets (consumer, position) VALUES ($1, $2)
+                 ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
+            )
+            .bind(consumer)
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
             for (tenant, incoming) in &by_tenant {
                 let tenant = *tenant;
                 // 1. Resolve (carrier, tracking number) to shipment ids, creating unknown ones.
@@ -295,14 +305,6 @@ impl Store {
                     }
                 }
             }
-            sqlx::query(
-                "INSERT INTO processor_offsets (consumer, position) VALUES ($1, $2)
-                 ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
-            )
-            .bind(consumer)
-            .bind(position)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await?;
         });
         Ok(outcome)

@@ -93,6 +93,15 @@ impl Application {
         &self.store
     }
 
+    /// The handle that appends events to the durable log.
+    pub fn appender(&self) -> bitshipper_pipeline::LogAppender {
+        self.pipeline.appender.clone()
+    }
+
+    pub fn progress(&self) -> Arc<bitshipper_pipeline::ProcessorProgress> {
+        self.pipeline.progress.clone()
+    }
+
     /// Serves until `shutdown` completes, then drains requests and stops the pipeline.
     pub async fn run_until_stopped(
         self,
@@ -112,6 +121,63 @@ impl Application {
         pipeline.stop().await;
         store.close().await;
         Ok(())
+    }
+}
+
+/// An application serving in the background of this process (demo, `sim --store`, bench).
+#[derive(Debug)]
+pub struct RunningApp {
+    store: Store,
+    appender: bitshipper_pipeline::LogAppender,
+    progress: Arc<bitshipper_pipeline::ProcessorProgress>,
+    port: u16,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningApp {
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        let app = Application::build(settings).await?;
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        Ok(Self {
+            store: app.store().clone(),
+            appender: app.appender(),
+            progress: app.progress(),
+            port: app.port(),
+            stop,
+            task: tokio::spawn(app.run_until_stopped(async {
+                let _ = rx.await;
+            })),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn appender(&self) -> bitshipper_pipeline::LogAppender {
+        self.appender.clone()
+    }
+
+    pub fn progress(&self) -> &bitshipper_pipeline::ProcessorProgress {
+        &self.progress
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Waits until everything appended so far is applied to state.
+    pub async fn wait_applied(&self, timeout: std::time::Duration) -> bool {
+        self.progress
+            .wait_applied(self.progress.head(), timeout)
+            .await
+    }
+
+    /// Stops serving, drains, and stops the pipeline.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("application task")?
     }
 }
 

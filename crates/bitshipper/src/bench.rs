@@ -38,6 +38,13 @@ pub enum BenchKind {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The simulator alone: generated events written as JSON lines per second.
+    Sim {
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 2000)]
+        shipments_per_day: u32,
+    },
     /// Requests/s and latency of GET /v1/shipments/{id}.
     Read {
         #[arg(long, default_value_t = 64)]
@@ -62,6 +69,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             seconds,
             database_url,
         } => read(connections, seconds, database_url).await,
+        BenchKind::Sim {
+            days,
+            shipments_per_day,
+        } => sim(days, shipments_per_day),
     }
 }
 
@@ -495,4 +506,69 @@ async fn read(
         rps(&result) / rps(&baseline)
     );
     Ok(())
+}
+
+/// Generator + JSONL writer against writing the same, already generated shipments (the
+/// serialization floor), to a sink that discards the bytes.
+fn sim(days: u32, per_day: u32) -> anyhow::Result<()> {
+    use bitshipper_sim::{write_jsonl, Simulation, TenantProfile};
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).context("date")?;
+    let sim = Simulation::new(1, TenantProfile::outdoor(), start, days, per_day)?;
+    let cutoff = chrono::Utc::now() + chrono::Duration::days(3650);
+    println!(
+        "bench sim: {days} days x ~{per_day} shipments/day, JSON lines to a discarding writer"
+    );
+
+    let t = Instant::now();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::sink());
+    let mut events = 0u64;
+    let mut bytes = 0u64;
+    for s in sim.shipments() {
+        events += write_jsonl(&mut out, "bench", &s, cutoff)?;
+    }
+    let generate_and_write = t.elapsed();
+
+    let all: Vec<_> = sim.shipments().collect();
+    let t = Instant::now();
+    let mut counter = CountingSink::default();
+    for s in &all {
+        write_jsonl(&mut counter, "bench", s, cutoff)?;
+    }
+    let write_only = t.elapsed();
+    bytes += counter.0;
+
+    let rate = |d: Duration| events as f64 / d.as_secs_f64();
+    println!();
+    println!("| run | events/s | MB/s |");
+    println!("|---|---|---|");
+    println!(
+        "| serialize already-generated events (floor) | {:.0} | {:.0} |",
+        rate(write_only),
+        bytes as f64 / write_only.as_secs_f64() / 1e6
+    );
+    println!(
+        "| generate + serialize | {:.0} | {:.0} |",
+        rate(generate_and_write),
+        bytes as f64 / generate_and_write.as_secs_f64() / 1e6
+    );
+    println!();
+    println!(
+        "{events} events, {} shipments; ratio generate+write / write-only: {:.3}",
+        all.len(),
+        rate(generate_and_write) / rate(write_only)
+    );
+    Ok(())
+}
+
+#[derive(Default)]
+struct CountingSink(u64);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `tenants create`, `keys create`, `bench`.
+//! The command line: `serve`, `demo`, `sim`, `migrate`, `tenants create`, `keys create`, `bench`.
 
 use crate::app::{redact, shutdown_signal, Application};
 use crate::settings::Settings;
@@ -50,6 +50,10 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Run everything on this machine: server, demo tenants, history and live events.
+    Demo(crate::demo::DemoArgs),
+    /// Generate simulated shipments and events (history or a live stream).
+    Sim(crate::simulate::SimArgs),
     /// Measure throughput and latency on this machine (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
 }
@@ -206,5 +210,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Demo(args) => crate::demo::run(args, settings).await,
+        Command::Sim(args) => {
+            crate::telemetry::init(&crate::settings::LogSettings {
+                level: "warn".into(),
+                ..settings.log.clone()
+            });
+            crate::simulate::run(args, settings).await
+        }
     }
 }

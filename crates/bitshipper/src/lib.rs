@@ -5,7 +5,9 @@ pub mod admin;
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod demo;
 pub mod settings;
+pub mod simulate;
 pub mod telemetry;
 
 pub use app::Application;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod demo;
 mod durability;
 mod errors;
 mod idempotency;
