@@ -118,8 +118,10 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving http")?;
+        tracing::info!("http server stopped; stopping the pipeline");
         pipeline.stop().await;
         store.close().await;
+        tracing::info!("stopped");
         Ok(())
     }
 }

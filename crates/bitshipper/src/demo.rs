@@ -225,6 +225,7 @@ pub async fn run(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
         })
         .collect();
     let sent = live(&mut live_streams, args.speed, rx).await?;
+    tracing::info!(sent, "live stream stopped");
     state.live_shipments += live_streams
         .iter()
         .map(|s| s.next_index - first_index)

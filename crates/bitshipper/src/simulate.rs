@@ -433,58 +433,76 @@ pub async fn live(
         if *stop.borrow() {
             break;
         }
-        let now = Utc::now();
-        for stream in streams.iter_mut() {
-            if !stream.warmed {
-                // Start with shipments already part-way through their (compressed) lives, so
-                // the stream runs at its rate from the first second instead of ramping up.
-                stream.warmed = true;
-                let life = TYPICAL_LIFE_SECS / speed;
-                let n = (stream.rate / EVENTS_PER_SHIPMENT * life).round() as u64;
+        // The tick's work is abandoned when a stop arrives: a write waiting on a busy store
+        // must not hold up Ctrl-C.
+        let work = async {
+            let mut sent_now = 0u64;
+            let now = Utc::now();
+            for stream in streams.iter_mut() {
+                if !stream.warmed {
+                    // Start with shipments already part-way through their (compressed) lives, so
+                    // the stream runs at its rate from the first second instead of ramping up.
+                    stream.warmed = true;
+                    let life = TYPICAL_LIFE_SECS / speed;
+                    let n = (stream.rate / EVENTS_PER_SHIPMENT * life).round() as u64;
+                    let mut bodies = Vec::new();
+                    for k in 0..n {
+                        let start = now
+                            - Duration::milliseconds(
+                                (life * 1000.0 * (k as f64 + 0.5) / n as f64) as i64,
+                            );
+                        let s = stream
+                            .sim
+                            .generator
+                            .shipment(stream.next_index, now.date_naive());
+                        stream.next_index += 1;
+                        bodies.push(s.shipment.clone());
+                        for (at, e) in compress(&s, start, speed) {
+                            stream.schedule.push(at, &e);
+                        }
+                    }
+                    stream.sink.shipments(&bodies).await?;
+                }
+                stream.owed += stream.rate / EVENTS_PER_SHIPMENT * tick.as_secs_f64();
                 let mut bodies = Vec::new();
-                for k in 0..n {
-                    let start = now
-                        - Duration::milliseconds(
-                            (life * 1000.0 * (k as f64 + 0.5) / n as f64) as i64,
-                        );
+                while stream.owed >= 1.0 {
+                    stream.owed -= 1.0;
                     let s = stream
                         .sim
                         .generator
                         .shipment(stream.next_index, now.date_naive());
                     stream.next_index += 1;
                     bodies.push(s.shipment.clone());
-                    for (at, e) in compress(&s, start, speed) {
+                    for (at, e) in compress(&s, now, speed) {
                         stream.schedule.push(at, &e);
                     }
                 }
-                stream.sink.shipments(&bodies).await?;
-            }
-            stream.owed += stream.rate / EVENTS_PER_SHIPMENT * tick.as_secs_f64();
-            let mut bodies = Vec::new();
-            while stream.owed >= 1.0 {
-                stream.owed -= 1.0;
-                let s = stream
-                    .sim
-                    .generator
-                    .shipment(stream.next_index, now.date_naive());
-                stream.next_index += 1;
-                bodies.push(s.shipment.clone());
-                for (at, e) in compress(&s, now, speed) {
-                    stream.schedule.push(at, &e);
+                if !bodies.is_empty() {
+                    stream.sink.shipments(&bodies).await?;
+                }
+                let due = stream.schedule.due(now);
+                if !due.is_empty() {
+                    sent_now += due.len() as u64;
+                    stream.sink.events(&due).await?;
+                    stream.sink.flush()?;
                 }
             }
-            if !bodies.is_empty() {
-                stream.sink.shipments(&bodies).await?;
-            }
-            let due = stream.schedule.due(now);
-            if !due.is_empty() {
-                sent += due.len() as u64;
-                stream.sink.events(&due).await?;
-                stream.sink.flush()?;
-            }
+            anyhow::Ok(sent_now)
+        };
+        tokio::select! {
+            r = work => sent += r?,
+            _ = stopped(stop.clone()) => break,
         }
     }
     Ok(sent)
+}
+
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// `bitshipper sim ...`

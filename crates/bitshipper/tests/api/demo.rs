@@ -25,7 +25,12 @@ async fn start_demo(dir: &std::path::Path) -> (Child, String, Vec<String>) {
         .arg("--data")
         .arg(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::File::create(dir.with_extension("stderr.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
+        .env("RUST_LOG", "info,sqlx=warn")
         .kill_on_drop(true)
         .spawn()
         .expect("demo starts");
@@ -53,7 +58,7 @@ async fn interrupt(mut child: Child) {
         .status()
         .expect("kill");
     assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+    let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
         .expect("stops")
         .expect("wait");
@@ -118,8 +123,14 @@ async fn the_demo_lives_stops_cleanly_and_resumes() {
         r["log_head"].as_i64().unwrap()
     };
     let before = head().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(head().await > before, "live events keep arriving");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while head().await <= before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "live events keep arriving"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     interrupt(child).await;
 
     let (child, _, output) = start_demo(&dir).await;
