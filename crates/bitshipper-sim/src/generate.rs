@@ -177,9 +177,17 @@ impl Generator {
             .map(|c| (c, (c.population as f64).sqrt()))
             .collect();
         let international = cities().iter().filter(|c| !c.is_us()).collect();
+        let mut weather = Weather::generate(seed, start, days + 30);
+        let mut hubs: Vec<&str> = ALL_CARRIERS
+            .iter()
+            .flat_map(|c| c.hubs().iter().copied())
+            .collect();
+        hubs.sort_unstable();
+        hubs.dedup();
+        weather.add_congestion(seed, &hubs, start, days + 30);
         Ok(Self {
             seed,
-            weather: Weather::generate(seed, start, days + 30),
+            weather,
             mapping: MappingTable::builtin()
                 .map_err(|e| crate::SimError::Mapping(e.to_string()))?,
             profile,
@@ -263,11 +271,19 @@ impl Generator {
                 .weather
                 .stormy_days(&origin.region, pickup_date, pickup_date + Duration::days(1))
                 .is_empty();
+        let hub_congested = hub.is_some_and(|h| {
+            (0..2).any(|k| {
+                self.weather
+                    .is_congested(&h.name, pickup_date + Duration::days(k))
+            })
+        });
         let factors = LateFactors {
             carrier,
             service,
             km,
             storm_on_route,
+            hub_congested,
+            lane_effect: model::lane_effect(self.seed, &origin.region, &dest.region),
             peak: model::is_peak(pickup_date),
             heavy: weight_kg > 20.0,
             friday_pickup: pickup_date.weekday() == Weekday::Fri,

@@ -36,6 +36,7 @@ pub struct Weather {
 }
 
 pub const STORM_START_PROBABILITY: f64 = 0.004;
+pub const CONGESTION_START_PROBABILITY: f64 = 0.01;
 
 impl Weather {
     pub fn generate(seed: u64, start: NaiveDate, days: u32) -> Self {
@@ -66,6 +67,31 @@ impl Weather {
         Self { stormy }
     }
 
+    /// Hub congestion: each hub city is congested on a day with a small probability (five times
+    /// higher in the holiday peak), for 1 to 3 days. Keyed like storms, under `hub:<city>`.
+    pub fn add_congestion(&mut self, seed: u64, hubs: &[&str], start: NaiveDate, days: u32) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4855_4243_4f4e_4745);
+        for offset in 0..(days + 10) {
+            let day = start + chrono::Duration::days(i64::from(offset) - 5);
+            let p = CONGESTION_START_PROBABILITY * if is_peak(day) { 5.0 } else { 1.0 };
+            for hub in hubs {
+                if rng.gen::<f64>() < p {
+                    let length = rng.gen_range(1..=3);
+                    let days = self.stormy.entry(format!("hub:{hub}")).or_default();
+                    for k in 0..length {
+                        days.insert(day + chrono::Duration::days(k));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn is_congested(&self, hub: &str, day: NaiveDate) -> bool {
+        self.stormy
+            .get(&format!("hub:{hub}"))
+            .is_some_and(|days| days.contains(&day))
+    }
+
     pub fn is_stormy(&self, region: &str, day: NaiveDate) -> bool {
         self.stormy
             .get(region)
@@ -88,6 +114,9 @@ pub struct LateFactors {
     pub service: Service,
     pub km: f64,
     pub storm_on_route: bool,
+    pub hub_congested: bool,
+    /// The lane's own tendency (origin state → destination state), fixed per seed.
+    pub lane_effect: f64,
     pub peak: bool,
     pub heavy: bool,
     pub friday_pickup: bool,
@@ -96,6 +125,9 @@ pub struct LateFactors {
 pub const DISTANCE_WEIGHT: f64 = 0.25;
 pub const STORM_WEIGHT: f64 = 1.6;
 pub const PEAK_WEIGHT: f64 = 0.9;
+pub const CONGESTION_WEIGHT: f64 = 1.0;
+/// Standard deviation of the per-lane effect.
+pub const LANE_SD: f64 = 0.2;
 pub const HEAVY_WEIGHT: f64 = 0.5;
 pub const FRIDAY_WEIGHT: f64 = 0.3;
 pub const NOISE_SD: f64 = 0.5;
@@ -105,6 +137,12 @@ pub fn late_logit(f: &LateFactors) -> f64 {
     f.carrier.base_late_logit(f.service)
         + DISTANCE_WEIGHT * (f.km / 1000.0).min(4.0)
         + if f.storm_on_route { STORM_WEIGHT } else { 0.0 }
+        + if f.hub_congested {
+            CONGESTION_WEIGHT
+        } else {
+            0.0
+        }
+        + f.lane_effect
         + if f.peak { PEAK_WEIGHT } else { 0.0 }
         + if f.heavy { HEAVY_WEIGHT } else { 0.0 }
         + if f.friday_pickup { FRIDAY_WEIGHT } else { 0.0 }
@@ -119,4 +157,20 @@ pub fn normal(rng: &mut impl Rng) -> f64 {
     let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
     let u2: f64 = rng.gen();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// A lane's fixed effect on lateness: a normal draw seeded by the seed and the two regions.
+pub fn lane_effect(seed: u64, origin_region: &str, dest_region: &str) -> f64 {
+    // A stable hash (not std's randomized one) so the same lane gets the same effect.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in origin_region
+        .bytes()
+        .chain([b'>'])
+        .chain(dest_region.bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ h);
+    LANE_SD * normal(&mut rng)
 }

@@ -17,18 +17,18 @@ fn history(seed: u64, days: u32, per_day: u32) -> Simulation {
     .expect("simulation")
 }
 
-/// The table in docs/simulator.md: (value, tolerance). Measured on seed 7; checked here on
-/// another seed, so they are properties of the model, not of one draw.
-const ON_TIME: [(Carrier, f64); 6] = [
-    (Carrier::Ups, 0.86),
-    (Carrier::Fedex, 0.84),
-    (Carrier::Usps, 0.79),
-    (Carrier::Dhl, 0.79),
-    (Carrier::Ontrac, 0.78),
-    (Carrier::Lso, 0.79),
+/// The table in docs/simulator.md: (value, tolerance). Measured as the mean over seeds 7, 2026,
+/// 1, 2 and 3; checked here on another seed, so they are properties of the model, not of one
+/// draw. Regional carriers serve few lanes, so per-lane effects move them more.
+const ON_TIME: [(Carrier, f64, f64); 6] = [
+    (Carrier::Ups, 0.84, 0.03),
+    (Carrier::Fedex, 0.83, 0.03),
+    (Carrier::Usps, 0.79, 0.03),
+    (Carrier::Dhl, 0.79, 0.03),
+    (Carrier::Ontrac, 0.76, 0.05),
+    (Carrier::Lso, 0.78, 0.05),
 ];
-const ON_TIME_TOLERANCE: f64 = 0.03;
-const TRANSIT_DAYS: [f64; 5] = [2.14, 2.99, 4.03, 5.11, 6.22];
+const TRANSIT_DAYS: [f64; 5] = [2.13, 3.02, 4.12, 5.18, 6.25];
 const TRANSIT_TOLERANCE: f64 = 0.25;
 
 fn within(name: &str, got: f64, want: f64, tolerance: f64) {
@@ -40,19 +40,19 @@ fn within(name: &str, got: f64, want: f64, tolerance: f64) {
 
 #[test]
 fn documented_rates_hold() {
-    let sim = history(2026, 365, 60);
+    let sim = history(11, 365, 60);
     let mut stats = Stats::default();
     for s in sim.shipments() {
         stats.add(&s);
     }
     println!("{stats}");
     assert!(stats.shipments > 15_000);
-    for (carrier, want) in ON_TIME {
+    for (carrier, want, tolerance) in ON_TIME {
         within(
             carrier.code(),
             stats.carrier_on_time_rate(carrier).expect("deliveries"),
             want,
-            ON_TIME_TOLERANCE,
+            tolerance,
         );
     }
     for (band, want) in TRANSIT_DAYS.iter().enumerate() {
@@ -63,7 +63,7 @@ fn documented_rates_hold() {
             TRANSIT_TOLERANCE,
         );
     }
-    within("exception rate", stats.exception_rate(), 0.101, 0.015);
+    within("exception rate", stats.exception_rate(), 0.105, 0.015);
     within("return rate", stats.return_rate(), 0.013, 0.004);
     within("duplicate rate", stats.duplicate_rate(), 0.029, 0.005);
     within("out-of-order rate", stats.out_of_order_rate(), 0.043, 0.006);
