@@ -315,6 +315,20 @@ impl Generator {
         let transit_days = (i64::from(promised_days) + extra).max(1) as u32;
         let first_attempt = add_business_days(carrier, pickup_date, transit_days);
 
+        let route = Route {
+            index,
+            day,
+            origin,
+            dest,
+            carrier,
+            service,
+            km,
+            weight_kg,
+            promised_date,
+            pickup_date,
+            storm_on_route,
+            international,
+        };
         let mut plan = Plan::default();
         let t = |city: &City, date: NaiveDate, from: u32, to: u32, rng: &mut ChaCha8Rng| {
             city.local(date, rng.gen_range(from..to))
@@ -350,46 +364,12 @@ impl Generator {
                     Stage::ReturnToSender,
                     h,
                 );
-                return self.finish(
-                    index,
-                    day,
-                    origin,
-                    dest,
-                    carrier,
-                    service,
-                    km,
-                    weight_kg,
-                    promised_date,
-                    pickup_date,
-                    None,
-                    outcome,
-                    storm_on_route,
-                    international,
-                    plan,
-                    rng,
-                );
+                return self.finish(&route, None, outcome, plan, rng);
             }
             if outcome == Outcome::Lost {
                 let found = add_business_days(carrier, promised_date, 6);
                 plan.push(t(h, found, 9 * 60, 17 * 60, &mut rng), Stage::Lost, h);
-                return self.finish(
-                    index,
-                    day,
-                    origin,
-                    dest,
-                    carrier,
-                    service,
-                    km,
-                    weight_kg,
-                    promised_date,
-                    pickup_date,
-                    None,
-                    outcome,
-                    storm_on_route,
-                    international,
-                    plan,
-                    rng,
-                );
+                return self.finish(&route, None, outcome, plan, rng);
             }
             plan.push(
                 t(h, cursor, 6 * 60, 11 * 60, &mut rng),
@@ -498,7 +478,18 @@ impl Generator {
             );
             Some(attempt)
         };
-        self.finish(
+        self.finish(&route, delivered, outcome, plan, rng)
+    }
+
+    fn finish(
+        &self,
+        route: &Route,
+        delivered_date: Option<NaiveDate>,
+        outcome: Outcome,
+        plan: Plan,
+        mut rng: ChaCha8Rng,
+    ) -> SimShipment {
+        let Route {
             index,
             day,
             origin,
@@ -509,35 +500,9 @@ impl Generator {
             weight_kg,
             promised_date,
             pickup_date,
-            delivered,
-            outcome,
             storm_on_route,
             international,
-            plan,
-            rng,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        index: u64,
-        day: NaiveDate,
-        origin: &'static City,
-        dest: &'static City,
-        carrier: Carrier,
-        service: Service,
-        km: f64,
-        weight_kg: f64,
-        promised_date: NaiveDate,
-        pickup_date: NaiveDate,
-        delivered_date: Option<NaiveDate>,
-        outcome: Outcome,
-        storm_on_route: bool,
-        international: bool,
-        plan: Plan,
-        mut rng: ChaCha8Rng,
-    ) -> SimShipment {
+        } = *route;
         let tracking = tracking_number(carrier, index, &mut rng);
         let planned_events = plan.steps.len() as u32;
         let (events, duplicates, swaps, dropped) =
@@ -664,6 +629,23 @@ impl Generator {
         }
         (out, duplicates, swaps, dropped)
     }
+}
+
+/// The facts of one shipment's journey, decided before its scans are planned.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    index: u64,
+    day: NaiveDate,
+    origin: &'static City,
+    dest: &'static City,
+    carrier: Carrier,
+    service: Service,
+    km: f64,
+    weight_kg: f64,
+    promised_date: NaiveDate,
+    pickup_date: NaiveDate,
+    storm_on_route: bool,
+    international: bool,
 }
 
 #[derive(Debug)]

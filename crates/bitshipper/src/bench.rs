@@ -153,55 +153,32 @@ struct LoadResult {
     errors: usize,
 }
 
-/// Sends each body once, `concurrency` at a time.
-async fn post_all(
-    url: String,
-    key: String,
-    bodies: Arc<Vec<String>>,
-    concurrency: usize,
-) -> LoadResult {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap_or_default();
-    let next = Arc::new(AtomicUsize::new(0));
+/// Runs `clients` workers until `next_request` returns `None`, timing every request; a request
+/// resolves to whether it succeeded.
+async fn drive<F, Fut>(clients: usize, next_request: F) -> LoadResult
+where
+    F: Fn() -> Option<Fut> + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let next_request = Arc::new(next_request);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, url, key, bodies, next) = (
-            client.clone(),
-            url.clone(),
-            key.clone(),
-            bodies.clone(),
-            next.clone(),
-        );
+    for _ in 0..clients {
+        let next_request = next_request.clone();
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
+            let (mut latencies, mut errors) = (Vec::new(), 0);
+            while let Some(request) = next_request() {
                 let t = Instant::now();
-                let r = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        lat.push(t.elapsed());
-                    }
-                    _ => errors += 1,
+                if request.await {
+                    latencies.push(t.elapsed());
+                } else {
+                    errors += 1;
                 }
             }
-            (lat, errors)
+            (latencies, errors)
         }));
     }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
+    let (mut latencies, mut errors) = (Vec::new(), 0);
     for t in tasks {
         if let Ok((l, e)) = t.await {
             latencies.extend(l);
@@ -218,6 +195,38 @@ async fn post_all(
     }
 }
 
+async fn succeeded(r: reqwest::Result<reqwest::Response>) -> bool {
+    match r {
+        Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+        _ => false,
+    }
+}
+
+/// Sends each body once, `concurrency` at a time.
+async fn post_all(
+    url: String,
+    key: String,
+    bodies: Arc<Vec<String>>,
+    concurrency: usize,
+) -> LoadResult {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap_or_default();
+    let next = AtomicUsize::new(0);
+    drive(concurrency, move || {
+        let body = bodies.get(next.fetch_add(1, Ordering::Relaxed))?.clone();
+        let request = client
+            .post(&url)
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send();
+        Some(async move { succeeded(request.await).await })
+    })
+    .await
+}
+
 /// GETs `url` from `connections` clients for `seconds`.
 async fn get_for(url: String, key: String, connections: usize, seconds: u64) -> LoadResult {
     let client = reqwest::Client::builder()
@@ -225,42 +234,14 @@ async fn get_for(url: String, key: String, connections: usize, seconds: u64) -> 
         .build()
         .unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (client, url, key) = (client.clone(), url.clone(), key.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match client.get(&url).bearer_auth(&key).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        lat.push(t.elapsed());
-                    }
-                    _ => errors += 1,
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        if let Ok((l, e)) = t.await {
-            latencies.extend(l);
-            errors += e;
+    drive(connections, move || {
+        if Instant::now() >= deadline {
+            return None;
         }
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    LoadResult {
-        requests: latencies.len(),
-        elapsed,
-        latencies,
-        errors,
-    }
+        let request = client.get(&url).bearer_auth(&key).send();
+        Some(async move { succeeded(request.await).await })
+    })
+    .await
 }
 
 async fn bare_server(
