@@ -36,16 +36,24 @@ pub async fn authenticate(
         })
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
-    let auth = state
-        .store
-        .authenticate_api_key(secret)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let auth = match state.keys.get(secret) {
+        Some(auth) => auth,
+        None => {
+            let auth = state
+                .store
+                .authenticate_api_key(secret)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            state.keys.insert(secret, auth.clone());
+            auth
+        }
+    };
     // Record use at most once a minute per key, off the request path.
     let stale = auth
         .last_used_at
         .is_none_or(|t| chrono::Utc::now() - t > chrono::Duration::seconds(60));
     if stale {
+        state.keys.touched(secret);
         let store = state.store.clone();
         let (tenant, key) = (auth.tenant_id, auth.key_id);
         tokio::spawn(async move {
@@ -107,5 +115,105 @@ impl<S: RequiredScope + Send + Sync, St: Send + Sync> FromRequestParts<St> for A
             key_id: who.key_id,
             _scope: PhantomData,
         })
+    }
+}
+
+/// Recently authenticated keys, so a read does not cost a key lookup as well. Entries live a few
+/// seconds; a revocation through this process removes its key at once, one through another
+/// process takes effect within the time to live. Unknown secrets are never cached.
+#[derive(Debug)]
+pub struct KeyCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<String, (bitshipper_store::ApiKeyAuth, std::time::Instant)>,
+    >,
+    ttl: std::time::Duration,
+}
+
+const KEY_CACHE_MAX_ENTRIES: usize = 10_000;
+
+impl KeyCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            entries: Default::default(),
+            ttl,
+        }
+    }
+
+    fn slot(secret: &str) -> String {
+        bitshipper_store::keys::hash_secret(secret)
+    }
+
+    pub fn get(&self, secret: &str) -> Option<bitshipper_store::ApiKeyAuth> {
+        let entries = self.entries.lock().ok()?;
+        let (auth, at) = entries.get(&Self::slot(secret))?;
+        let fresh = at.elapsed() < self.ttl;
+        let unexpired = auth.expires_at.is_none_or(|e| e > chrono::Utc::now());
+        (fresh && unexpired).then(|| auth.clone())
+    }
+
+    pub fn insert(&self, secret: &str, auth: bitshipper_store::ApiKeyAuth) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= KEY_CACHE_MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(Self::slot(secret), (auth, std::time::Instant::now()));
+        }
+    }
+
+    /// Notes that use was just recorded, so cached copies do not trigger another write.
+    fn touched(&self, secret: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if let Some((auth, _)) = entries.get_mut(&Self::slot(secret)) {
+                auth.last_used_at = Some(chrono::Utc::now());
+            }
+        }
+    }
+
+    /// Forgets a key (after revocation).
+    pub fn forget(&self, key: ApiKeyId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (auth, _)| auth.key_id != key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitshipper_store::ApiKeyAuth;
+
+    fn auth(expires_in: Option<i64>) -> ApiKeyAuth {
+        ApiKeyAuth {
+            key_id: ApiKeyId::new(),
+            tenant_id: TenantId::new(),
+            scopes: vec![Scope::Read],
+            last_used_at: None,
+            expires_at: expires_in.map(|s| chrono::Utc::now() + chrono::Duration::seconds(s)),
+        }
+    }
+
+    #[test]
+    fn remembers_forgets_and_honours_expiry() {
+        let cache = KeyCache::new(std::time::Duration::from_secs(60));
+        let a = auth(None);
+        cache.insert("bsk_live_a", a.clone());
+        assert_eq!(cache.get("bsk_live_a"), Some(a.clone()));
+        assert_eq!(cache.get("bsk_live_b"), None);
+        cache.forget(a.key_id);
+        assert_eq!(cache.get("bsk_live_a"), None);
+
+        cache.insert("bsk_live_c", auth(Some(-1)));
+        assert_eq!(
+            cache.get("bsk_live_c"),
+            None,
+            "an expired key is not served from the cache"
+        );
+
+        let off = KeyCache::new(std::time::Duration::ZERO);
+        off.insert("bsk_live_a", a);
+        assert_eq!(off.get("bsk_live_a"), None);
     }
 }

@@ -35,4 +35,5 @@ pub struct AppState {
     pub mapping: Arc<MappingTable>,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
+    pub keys: Arc<crate::auth::KeyCache>,
 }

@@ -41,6 +41,7 @@ pub struct ApiKeyAuth {
     pub tenant_id: TenantId,
     pub scopes: Vec<Scope>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -193,6 +194,7 @@ impl Store {
             tenant_id: key.tenant_id,
             scopes: key.scopes,
             last_used_at: key.last_used_at,
+            expires_at: key.expires_at,
         }))
     }
 

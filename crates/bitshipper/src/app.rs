@@ -61,6 +61,9 @@ impl Application {
             progress: pipeline.progress.clone(),
             mapping: Arc::new(MappingTable::builtin()?),
             metrics,
+            keys: Arc::new(bitshipper_api::auth::KeyCache::new(
+                std::time::Duration::from_secs(settings.limits.key_cache_seconds),
+            )),
             limits: Limits {
                 max_body_bytes: settings.limits.max_body_bytes,
                 max_batch_events: settings.limits.max_batch_events,

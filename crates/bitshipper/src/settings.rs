@@ -49,6 +49,9 @@ pub struct LimitSettings {
     pub max_body_bytes: usize,
     pub max_batch_events: usize,
     pub max_page_size: u32,
+    /// Seconds an authenticated API key is remembered (0: look up every request). A key
+    /// revoked through another process stops working within this time.
+    pub key_cache_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -78,6 +81,7 @@ impl Default for Settings {
                 max_body_bytes: 1024 * 1024,
                 max_batch_events: 1000,
                 max_page_size: 200,
+                key_cache_seconds: 10,
             },
             pipeline: PipelineSettings {
                 queue_capacity: 512,

@@ -99,5 +99,6 @@ pub async fn revoke_key(
         return Err(ApiError::NotFound("api key"));
     }
     state.store.revoke_api_key(auth.tenant, id).await?;
+    state.keys.forget(id);
     Ok(StatusCode::NO_CONTENT)
 }
