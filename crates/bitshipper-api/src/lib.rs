@@ -3,6 +3,7 @@
 //! browsable API page. A thin adapter over the store and the pipeline.
 
 pub mod auth;
+pub mod extract;
 pub mod idempotency;
 pub mod json;
 mod observe;

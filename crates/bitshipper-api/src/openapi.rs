@@ -23,7 +23,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         shipments::shipment_events,
         keys::create_key, keys::list_keys, keys::get_key, keys::revoke_key,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "events", description = "Ingest carrier tracking events"),
         (name = "shipments", description = "Shipments and their timelines"),
@@ -46,6 +46,72 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every error is `application/problem+json`, and every operation can answer the shared
+/// problems (bad JSON, no key, wrong scope, too large, wrong media type, invalid, busy,
+/// internal); documenting them once here keeps each route's list to what is particular to it.
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        crate::problem::PROBLEM_CONTENT_TYPE,
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for op in operations.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                // Errors a handler documents itself are problems too.
+                for (code, response) in responses.iter_mut() {
+                    if code.starts_with('4') || code.starts_with('5') {
+                        if let RefOr::T(r) = response {
+                            let description = r.description.clone();
+                            *response = problem(&description);
+                        }
+                    }
+                }
+                let mut common = vec![
+                    (
+                        "400",
+                        "Malformed request (JSON syntax, query string, headers)",
+                    ),
+                    ("401", "No valid API key"),
+                    ("403", "The key lacks the scope this operation needs"),
+                    ("404", "No such resource in this tenant"),
+                    ("422", "Invalid fields; `errors` names each one"),
+                    ("500", "Internal error (the cause is logged, never sent)"),
+                    ("503", "At capacity or shutting down; see Retry-After"),
+                ];
+                if op.request_body.is_some() {
+                    common.push(("413", "Body larger than the limit"));
+                    common.push(("415", "Body is not application/json"));
+                }
+                for (code, description) in common {
+                    responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| problem(description));
+                }
+            }
+        }
     }
 }
 

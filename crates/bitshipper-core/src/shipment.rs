@@ -47,19 +47,27 @@ pub struct Recipient {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Weight {
+    #[schema(exclusive_minimum = 0.0, maximum = 1000000.0)]
     pub value: f64,
-    /// One of `g`, `kg`, `oz`, `lb`.
-    pub unit: String,
+    pub unit: WeightUnit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightUnit {
+    G,
+    Kg,
+    Oz,
+    Lb,
 }
 
 impl Weight {
     pub fn to_grams(&self) -> Result<f64, String> {
-        let factor = match self.unit.as_str() {
-            "g" => 1.0,
-            "kg" => 1000.0,
-            "oz" => 28.349_523_125,
-            "lb" => 453.592_37,
-            other => return Err(format!("unit '{other}' is not one of g, kg, oz, lb")),
+        let factor = match self.unit {
+            WeightUnit::G => 1.0,
+            WeightUnit::Kg => 1000.0,
+            WeightUnit::Oz => 28.349_523_125,
+            WeightUnit::Lb => 453.592_37,
         };
         if !(self.value.is_finite() && self.value > 0.0 && self.value <= 1_000_000.0) {
             return Err("value must be greater than 0 and at most 1000000".into());
@@ -72,7 +80,11 @@ impl Weight {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentInput {
+    /// Carrier code, e.g. `ups` (letters, digits, `_`, `-`).
+    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
     pub carrier: String,
+    /// Spaces are removed and letters upper-cased.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~ ]+$")]
     pub tracking_number: String,
     #[serde(default)]
     pub service_level: Option<String>,

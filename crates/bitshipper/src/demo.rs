@@ -69,6 +69,14 @@ fn save(path: &Path, state: &DemoState) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
+    // One listener for the whole run, installed first: a Ctrl-C that arrives between two
+    // phases must not be lost.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    tokio::task::yield_now().await;
     if args.reset && args.data.exists() {
         std::fs::remove_dir_all(&args.data)
             .with_context(|| format!("removing {}", args.data.display()))?;
@@ -171,7 +179,7 @@ pub async fn run(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
         let mut schedule = Schedule::default();
         let (s, e) = tokio::select! {
             r = backfill(sink, sim, Some(&mut schedule), since, true) => r?,
-            _ = shutdown_signal() => { app.stop().await?; return Ok(()); }
+            _ = crate::simulate::stopped(stop.clone()) => { app.stop().await?; return Ok(()); }
         };
         if since.is_none() {
             println!(
@@ -197,11 +205,6 @@ pub async fn run(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
     println!("  Keys:        {}", data.join("demo-keys.txt").display());
     println!("Streaming about {} live events/s. Ctrl-C stops; `bitshipper demo` again resumes, --reset starts over.", args.rate);
 
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = tx.send(true);
-    });
     let first_index = 10_000_000 + state.live_shipments;
     let total_share: f64 = profiles().iter().map(|p| p.2).sum();
     let mut live_streams: Vec<_> = runs
@@ -224,7 +227,7 @@ pub async fn run(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
             )
         })
         .collect();
-    let sent = live(&mut live_streams, args.speed, rx).await?;
+    let sent = live(&mut live_streams, args.speed, stop.clone()).await?;
     tracing::info!(sent, "live stream stopped");
     state.live_shipments += live_streams
         .iter()

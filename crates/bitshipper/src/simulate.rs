@@ -497,7 +497,8 @@ pub async fn live(
     Ok(sent)
 }
 
-async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Resolves once `stop` holds true.
+pub async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow() {
         if stop.changed().await.is_err() {
             return;

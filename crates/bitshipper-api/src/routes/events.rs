@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventBatchRequest {
     /// 1 to 1,000 events (and at most 1 MiB in all).
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<EventInput>,
 }
 
@@ -44,7 +45,7 @@ pub struct EventBatchResponse {
 
 #[utoipa::path(post, path = "/v1/events", tag = "events", request_body = EventBatchRequest,
     security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for retries")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for retries (1 to 255 printable ASCII characters)", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 202, description = "Valid events are durable in the log", body = EventBatchResponse),
         (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),

@@ -2,11 +2,12 @@
 
 use super::path_id;
 use crate::auth::{AdminScope, Auth};
+use crate::extract::PathId;
 use crate::json::ApiJson;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::views::{ApiKeyView, CreatedApiKeyView};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use bitshipper_core::{ApiKeyId, Scope};
@@ -18,7 +19,9 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// A label for people, e.g. `warehouse-scanner`.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -75,7 +78,7 @@ pub async fn list_keys(
 pub async fn get_key(
     auth: Auth<AdminScope>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let id: ApiKeyId = path_id(&id, "api key")?;
     let key = state
@@ -92,7 +95,7 @@ pub async fn get_key(
 pub async fn revoke_key(
     auth: Auth<AdminScope>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     let id: ApiKeyId = path_id(&id, "api key")?;
     if state.store.get_api_key(auth.tenant, id).await?.is_none() {

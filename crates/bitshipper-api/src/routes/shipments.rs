@@ -3,11 +3,12 @@
 
 use super::path_id;
 use crate::auth::{Auth, ReadScope, WriteScope};
+use crate::extract::{PathId, QueryMap};
 use crate::json::ApiJson;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::views::{ShipmentPage, ShipmentView, Timeline};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use bitshipper_core::event::{
@@ -16,12 +17,11 @@ use bitshipper_core::event::{
 use bitshipper_core::{NewShipment, ShipmentId, ShipmentInput, ShipmentPatch, Status};
 use bitshipper_store::ShipmentFilter;
 use serde::Deserialize;
-use std::collections::HashMap;
 use utoipa::IntoParams;
 
 #[utoipa::path(post, path = "/v1/shipments", tag = "shipments", request_body = ShipmentInput,
     security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for retries")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for retries (1 to 255 printable ASCII characters)", pattern = "^[!-~]{1,255}$")),
     responses((status = 201, body = ShipmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_shipment(
     auth: Auth<WriteScope>,
@@ -39,7 +39,7 @@ pub async fn create_shipment(
 pub async fn get_shipment(
     auth: Auth<ReadScope>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ShipmentView>, ApiError> {
     let id: ShipmentId = path_id(&id, "shipment")?;
     let shipment = state
@@ -53,8 +53,10 @@ pub async fn get_shipment(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LookupQuery {
-    pub carrier: Option<String>,
-    pub tracking_number: Option<String>,
+    #[param(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
+    pub carrier: String,
+    #[param(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
+    pub tracking_number: String,
 }
 
 #[utoipa::path(get, path = "/v1/shipments/lookup", tag = "shipments", security(("api_key" = [])),
@@ -63,7 +65,7 @@ pub struct LookupQuery {
 pub async fn lookup_shipment(
     auth: Auth<ReadScope>,
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Json<ShipmentView>, ApiError> {
     let mut errors = bitshipper_core::FieldErrors::default();
     let carrier = match q.get("carrier") {
@@ -99,17 +101,22 @@ pub async fn lookup_shipment(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Canonical status, e.g. `in_transit`, or `cancelled`.
-    pub status: Option<String>,
+    pub status: Option<Status>,
+    #[param(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
     pub carrier: Option<String>,
     pub reference: Option<String>,
-    /// Created at or after this RFC 3339 time.
+    /// Created at or after this RFC 3339 time (with offset).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub created_from: Option<String>,
-    /// Created before this RFC 3339 time.
+    /// Created before this RFC 3339 time (with offset).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub created_to: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>, format = "uuid")]
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
-    pub limit: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/v1/shipments", tag = "shipments", security(("api_key" = [])),
@@ -118,7 +125,7 @@ pub struct ListQuery {
 pub async fn list_shipments(
     auth: Auth<ReadScope>,
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    QueryMap(q): QueryMap,
 ) -> Result<Json<ShipmentPage>, ApiError> {
     const KNOWN: &[&str] = &[
         "status",
@@ -200,7 +207,7 @@ pub async fn list_shipments(
 pub async fn update_shipment(
     auth: Auth<WriteScope>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     ApiJson(patch): ApiJson<ShipmentPatch>,
 ) -> Result<Json<ShipmentView>, ApiError> {
     let id: ShipmentId = path_id(&id, "shipment")?;
@@ -225,7 +232,7 @@ pub async fn update_shipment(
 pub async fn cancel_shipment(
     auth: Auth<WriteScope>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ShipmentView>, ApiError> {
     let id: ShipmentId = path_id(&id, "shipment")?;
     if !state.store.cancel_shipment(auth.tenant, id).await? {
@@ -245,7 +252,7 @@ pub async fn cancel_shipment(
 pub async fn shipment_events(
     auth: Auth<ReadScope>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Timeline>, ApiError> {
     let id: ShipmentId = path_id(&id, "shipment")?;
     if state.store.get_shipment(auth.tenant, id).await?.is_none() {
