@@ -592,3 +592,81 @@ mod tests {
         assert_eq!(parse(with_id).unwrap().event_key, b.event_key);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| serde_json::json!(f)),
+            any::<i64>().prop_map(|i| serde_json::json!(i)),
+            ".{0,40}".prop_map(Value::String),
+            prop_oneof![
+                Just("ups"),
+                Just("I"),
+                Just("D"),
+                Just("2026-11-20T14:03:00-05:00"),
+                Just("2026-11-20T14:03:00"),
+                Just("in_transit"),
+                Just("weather"),
+                Just("US"),
+            ]
+            .prop_map(|s| Value::String(s.to_string())),
+        ];
+        leaf.prop_recursive(3, 40, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("carrier".to_string()),
+                        Just("tracking_number".to_string()),
+                        Just("occurred_at".to_string()),
+                        Just("status".to_string()),
+                        Just("reason".to_string()),
+                        Just("raw_code".to_string()),
+                        Just("location".to_string()),
+                        Just("lat".to_string()),
+                        Just("lon".to_string()),
+                        Just("country".to_string()),
+                        Just("event_id".to_string()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..8,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        /// Arbitrary JSON never panics the parser; a refusal always names at least one field.
+        #[test]
+        fn arbitrary_json_is_parsed_or_refused_with_fields(v in arb_json()) {
+            let table = MappingTable::builtin().unwrap();
+            match EventInput::parse(TenantId(uuid::Uuid::nil()), &v, &table, "events[0].") {
+                Ok(e) => prop_assert_eq!(e.event_key.0.len(), 64),
+                Err(CoreError::Invalid(errors)) => {
+                    prop_assert!(!errors.is_empty());
+                    prop_assert!(errors.iter().all(|e| !e.field.is_empty() && !e.reason.is_empty()));
+                }
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+
+        /// Arbitrary text as a timestamp never panics.
+        #[test]
+        fn arbitrary_timestamps_never_panic(s in ".{0,64}") {
+            let _ = parse_rfc3339_with_offset(&s);
+            let _ = normalize_tracking_number(&s);
+            let _ = normalize_carrier(&s);
+        }
+    }
+}
