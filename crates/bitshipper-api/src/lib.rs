@@ -36,7 +36,7 @@ pub fn ops_router(state: AppState) -> Router {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    use routes::{events, keys, ops, shipments};
+    use routes::{audit, events, keys, ops, shipments};
     let v1 = Router::new()
         .route("/v1/events", post(events::ingest_events))
         .route(
@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/api-keys/{id}",
             get(keys::get_key).delete(keys::revoke_key),
         )
+        .route("/v1/audit", get(audit::list_audit))
         // Layers run outside-in: authenticate first, then idempotency (which needs the tenant).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

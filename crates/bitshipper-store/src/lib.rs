@@ -3,6 +3,7 @@
 //! call that touches tenant data takes a `TenantId`; the one exception is API-key
 //! authentication, which is how a tenant is found in the first place.
 
+pub mod audit;
 mod backend;
 mod error;
 pub mod idempotency;
@@ -13,6 +14,7 @@ pub mod shipments;
 pub mod tenants;
 pub mod testing;
 
+pub use audit::{AuditEntry, AuditRecord, ChainCheck};
 pub use backend::{Backend, Store};
 pub use error::StoreError;
 pub use idempotency::IdempotencyBegin;

@@ -5,7 +5,9 @@ use bitshipper_core::{
     EventInput, MappingTable, NewShipment, Scope, ShipmentInput, Status, TenantId, TrackingEvent,
 };
 use bitshipper_store::testing::{fresh_database_url, TestBackend};
-use bitshipper_store::{EventLog, IdempotencyBegin, ShipmentFilter, Store};
+use bitshipper_store::{
+    AuditRecord, Backend, ChainCheck, EventLog, IdempotencyBegin, ShipmentFilter, Store,
+};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -51,6 +53,7 @@ on_both!(
     listing_filters_and_paginates,
     log_appends_in_order_and_processor_applies_once,
     idempotency_records,
+    audit_log_is_append_only_and_chained,
 );
 
 async fn migrations_are_idempotent(b: TestBackend) {
@@ -419,4 +422,91 @@ proptest! {
     ) {
         shuffled_delivery_case(TestBackend::Postgres, order, dups, batch);
     }
+}
+
+async fn audit_log_is_append_only_and_chained(b: TestBackend) {
+    let (store, _) = store(b).await;
+    let t = store.create_tenant("A").await.unwrap();
+    let o = store.create_tenant("B").await.unwrap();
+    let record = |action: &str, n: u32| AuditRecord {
+        actor: "cli".into(),
+        action: action.into(),
+        target: format!("api_key:{n}"),
+        details: json!({"scopes": ["read"], "n": n}),
+    };
+    for n in 0..3 {
+        store
+            .audit(t.id, record("api_key.created", n))
+            .await
+            .unwrap();
+    }
+    store
+        .audit(o.id, record("tenant.created", 9))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.verify_audit_chain(t.id).await.unwrap(),
+        ChainCheck::Intact { entries: 3 }
+    );
+    assert_eq!(
+        store.verify_audit_chain(o.id).await.unwrap(),
+        ChainCheck::Intact { entries: 1 }
+    );
+
+    let newest = store.audit_entries(t.id, None, 2).await.unwrap();
+    assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2]);
+    assert_eq!(newest[0].prev_hash, newest[1].hash);
+    let older = store.audit_entries(t.id, Some(2), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].prev_hash, bitshipper_store::audit::GENESIS);
+    assert_eq!(
+        store.audit_entries(o.id, None, 10).await.unwrap().len(),
+        1,
+        "chains are per tenant"
+    );
+
+    // The database refuses edits and deletions...
+    let edit = "UPDATE audit_log SET details = '{}' WHERE seq = 2";
+    let refused = match store.backend() {
+        Backend::Sqlite(p) => {
+            sqlx::query(edit).execute(p).await.is_err()
+                && sqlx::query("DELETE FROM audit_log")
+                    .execute(p)
+                    .await
+                    .is_err()
+        }
+        Backend::Postgres(p) => {
+            sqlx::query(edit).execute(p).await.is_err()
+                && sqlx::query("DELETE FROM audit_log")
+                    .execute(p)
+                    .await
+                    .is_err()
+        }
+    };
+    assert!(refused, "the audit log is append-only");
+    // ...and an edit made around that wall shows when the chain is verified.
+    match store.backend() {
+        Backend::Sqlite(p) => {
+            sqlx::query("DROP TRIGGER audit_log_no_update")
+                .execute(p)
+                .await
+                .unwrap();
+            sqlx::query(edit).execute(p).await.unwrap();
+        }
+        Backend::Postgres(p) => {
+            sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+                .execute(p)
+                .await
+                .unwrap();
+            sqlx::query(edit).execute(p).await.unwrap();
+        }
+    }
+    assert!(matches!(
+        store.verify_audit_chain(t.id).await.unwrap(),
+        ChainCheck::Broken { seq: 2, .. }
+    ));
+    assert_eq!(
+        store.verify_audit_chain(o.id).await.unwrap(),
+        ChainCheck::Intact { entries: 1 }
+    );
 }

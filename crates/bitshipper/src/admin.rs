@@ -1,7 +1,7 @@
 //! Administrative actions shared by the CLI and tests: creating tenants and API keys.
 
 use bitshipper_core::{Scope, TenantId};
-use bitshipper_store::{CreatedApiKey, Store, Tenant};
+use bitshipper_store::{AuditRecord, CreatedApiKey, Store, Tenant};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,18 @@ pub async fn create_tenant(
     let key = store
         .create_api_key(tenant.id, "initial admin key", &[Scope::Admin], None)
         .await?;
+    store
+        .audit(
+            tenant.id,
+            AuditRecord {
+                actor: "cli".into(),
+                action: "tenant.created".into(),
+                target: format!("tenant:{}", tenant.id),
+                details: serde_json::json!({"name": tenant.name}),
+            },
+        )
+        .await?;
+    store.audit(tenant.id, key_created("cli", &key)).await?;
     Ok((tenant, key))
 }
 
@@ -41,7 +53,25 @@ pub async fn create_key(
     if store.get_tenant(tenant).await?.is_none() {
         return Err(AdminError::UnknownTenant(tenant));
     }
-    Ok(store
+    let key = store
         .create_api_key(tenant, name, scopes, expires_at)
-        .await?)
+        .await?;
+    store.audit(tenant, key_created("cli", &key)).await?;
+    Ok(key)
+}
+
+/// The audit record of a new key: who made it, its name, scopes and visible prefix (never the
+/// secret).
+pub fn key_created(actor: &str, key: &CreatedApiKey) -> AuditRecord {
+    AuditRecord {
+        actor: actor.into(),
+        action: "api_key.created".into(),
+        target: format!("api_key:{}", key.key.id),
+        details: serde_json::json!({
+            "name": key.key.name,
+            "prefix": key.key.prefix,
+            "scopes": key.key.scopes,
+            "expires_at": key.key.expires_at,
+        }),
+    }
 }

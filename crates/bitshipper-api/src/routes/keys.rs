@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use bitshipper_core::{ApiKeyId, Scope};
+use bitshipper_store::AuditRecord;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -52,6 +53,23 @@ pub async fn create_key(
     let created = state
         .store
         .create_api_key(auth.tenant, name, &scopes, body.expires_at)
+        .await?;
+    state
+        .store
+        .audit(
+            auth.tenant,
+            AuditRecord {
+                actor: format!("api_key:{}", auth.key_id),
+                action: "api_key.created".into(),
+                target: format!("api_key:{}", created.key.id),
+                details: serde_json::json!({
+                    "name": created.key.name,
+                    "prefix": created.key.prefix,
+                    "scopes": created.key.scopes,
+                    "expires_at": created.key.expires_at,
+                }),
+            },
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -101,7 +119,20 @@ pub async fn revoke_key(
     if state.store.get_api_key(auth.tenant, id).await?.is_none() {
         return Err(ApiError::NotFound("api key"));
     }
-    state.store.revoke_api_key(auth.tenant, id).await?;
+    if state.store.revoke_api_key(auth.tenant, id).await? {
+        state
+            .store
+            .audit(
+                auth.tenant,
+                AuditRecord {
+                    actor: format!("api_key:{}", auth.key_id),
+                    action: "api_key.revoked".into(),
+                    target: format!("api_key:{id}"),
+                    details: serde_json::json!({}),
+                },
+            )
+            .await?;
+    }
     state.keys.forget(id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per resource.
 
+pub mod audit;
 pub mod events;
 pub mod keys;
 pub mod ops;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit;
 mod demo;
 mod durability;
 mod errors;
