@@ -4,13 +4,14 @@
 
 use crate::problem::ApiError;
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use bitshipper_core::{ApiKeyId, Scope, TenantId};
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 
 /// The caller, once its API key checked out.
 #[derive(Debug, Clone)]
@@ -26,6 +27,20 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let client_ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    // Too many failures from one address: refuse with 429 instead of answering the guess.
+    let refuse = |state: &AppState| -> ApiError {
+        match client_ip.map(|ip| state.rate_limits.failed_auth(ip)) {
+            Some(Err(retry_after_secs)) => {
+                metrics::counter!("bitshipper_auth_rate_limited_total").increment(1);
+                ApiError::RateLimited { retry_after_secs }
+            }
+            _ => ApiError::Unauthorized,
+        }
+    };
     let secret = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -34,20 +49,29 @@ pub async fn authenticate(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim)
-        .ok_or(ApiError::Unauthorized)?;
+        .map(str::trim);
+    let Some(secret) = secret else {
+        metrics::counter!("bitshipper_auth_failures_total", "reason" => "missing").increment(1);
+        return Err(refuse(&state));
+    };
     let auth = match state.keys.get(secret) {
         Some(auth) => auth,
-        None => {
-            let auth = state
-                .store
-                .authenticate_api_key(secret)
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
-            state.keys.insert(secret, auth.clone());
-            auth
-        }
+        None => match state.store.authenticate_api_key(secret).await? {
+            Some(auth) => {
+                state.keys.insert(secret, auth.clone());
+                auth
+            }
+            None => {
+                metrics::counter!("bitshipper_auth_failures_total", "reason" => "unknown_key")
+                    .increment(1);
+                return Err(refuse(&state));
+            }
+        },
     };
+    if let Err(retry_after_secs) = state.rate_limits.check_key(auth.key_id) {
+        metrics::counter!("bitshipper_rate_limited_total").increment(1);
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
     // Record use at most once a minute per key, off the request path.
     let stale = auth
         .last_used_at

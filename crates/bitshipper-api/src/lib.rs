@@ -9,6 +9,7 @@ pub mod json;
 mod observe;
 pub mod openapi;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -17,10 +18,12 @@ pub use observe::install_metrics_recorder;
 pub use problem::ApiError;
 pub use state::{AppState, Limits};
 
+use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// Health, readiness and metrics only: for processes that run no API role.
@@ -77,6 +80,18 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(axum::middleware::from_fn(observe::http_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -100,6 +100,7 @@ impl Modify for ProblemResponses {
                     ("403", "The key lacks the scope this operation needs"),
                     ("404", "No such resource in this tenant"),
                     ("422", "Invalid fields; `errors` names each one"),
+                    ("429", "Rate limit reached (per key, or failed authentications per address); see Retry-After"),
                     ("500", "Internal error (the cause is logged, never sent)"),
                     ("503", "At capacity or shutting down; see Retry-After"),
                 ];

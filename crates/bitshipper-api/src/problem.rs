@@ -41,6 +41,8 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("the service is at capacity; retry after {retry_after_secs} s")]
     Busy { retry_after_secs: u32 },
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u32 },
     #[error("internal error")]
     Internal(String),
 }
@@ -98,6 +100,11 @@ impl ApiError {
                 "idempotency-key-in-progress",
                 "Request in progress",
             ),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
             Busy { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
@@ -154,7 +161,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
-        if let ApiError::Busy { retry_after_secs } = self {
+        if let ApiError::Busy { retry_after_secs } | ApiError::RateLimited { retry_after_secs } =
+            self
+        {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         if matches!(self, ApiError::PayloadTooLarge { .. }) {

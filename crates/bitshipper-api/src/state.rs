@@ -36,4 +36,5 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub limits: Limits,
     pub keys: Arc<crate::auth::KeyCache>,
+    pub rate_limits: Arc<crate::ratelimit::RateLimits>,
 }

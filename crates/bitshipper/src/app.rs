@@ -64,12 +64,27 @@ impl Application {
             keys: Arc::new(bitshipper_api::auth::KeyCache::new(
                 std::time::Duration::from_secs(settings.limits.key_cache_seconds),
             )),
+            rate_limits: Arc::new(bitshipper_api::ratelimit::RateLimits::new(
+                bitshipper_api::ratelimit::RateLimitSettings {
+                    per_key_per_second: settings.limits.requests_per_second_per_key,
+                    failed_auth_per_minute: settings.limits.failed_auth_per_minute_per_ip,
+                },
+            )),
             limits: Limits {
                 max_body_bytes: settings.limits.max_body_bytes,
                 max_batch_events: settings.limits.max_batch_events,
                 max_page_size: settings.limits.max_page_size,
             },
         };
+        // Forget rate-limit state of keys and addresses that are back to a full allowance.
+        let limits = state.rate_limits.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.prune();
+            }
+        });
         let router = if settings.roles.contains(&Role::Api) {
             bitshipper_api::router(state)
         } else {
@@ -117,10 +132,13 @@ impl Application {
             store,
             ..
         } = self;
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving http")?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving http")?;
         tracing::info!("http server stopped; stopping the pipeline");
         pipeline.stop().await;
         store.close().await;

@@ -52,6 +52,11 @@ pub struct LimitSettings {
     /// Seconds an authenticated API key is remembered (0: look up every request). A key
     /// revoked through another process stops working within this time.
     pub key_cache_seconds: u64,
+    /// Sustained requests per second one API key may make (bursts of twice that pass;
+    /// 0: no limit). Beyond it: 429 with Retry-After.
+    pub requests_per_second_per_key: u32,
+    /// Failed authentications per minute from one IP before it gets 429s (0: no limit).
+    pub failed_auth_per_minute_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,6 +87,8 @@ impl Default for Settings {
                 max_batch_events: 1000,
                 max_page_size: 200,
                 key_cache_seconds: 10,
+                requests_per_second_per_key: 1000,
+                failed_auth_per_minute_per_ip: 60,
             },
             pipeline: PipelineSettings {
                 queue_capacity: 512,

@@ -11,5 +11,6 @@ mod idempotency;
 mod ingest;
 mod isolation;
 mod keys;
+mod limits;
 mod ops;
 mod shipments;
