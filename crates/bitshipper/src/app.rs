@@ -11,6 +11,9 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// Idempotency keys are kept at least this long (the API promises 24 hours).
+const IDEMPOTENCY_KEEP_HOURS: i64 = 25;
+
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
@@ -76,13 +79,23 @@ impl Application {
                 max_page_size: settings.limits.max_page_size,
             },
         };
-        // Forget rate-limit state of keys and addresses that are back to a full allowance.
+        // Housekeeping: forget rate-limit state of keys and addresses back at a full allowance,
+        // and idempotency records past their 24 hours.
         let limits = state.rate_limits.clone();
+        let housekeeping_store = store.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
             loop {
                 every.tick().await;
                 limits.prune();
+                match housekeeping_store
+                    .purge_idempotency(chrono::Duration::hours(IDEMPOTENCY_KEEP_HOURS))
+                    .await
+                {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "old idempotency records removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not purge idempotency records"),
+                }
             }
         });
         let router = if settings.roles.contains(&Role::Api) {
