@@ -68,12 +68,32 @@ pub fn timeline(mut events: Vec<TrackingEvent>) -> Vec<TrackingEvent> {
 
 /// Derives the state of a shipment from its events, in any order, with any duplicates.
 pub fn fold(events: Vec<TrackingEvent>) -> ShipmentState {
-    let events = timeline(events);
-    let mut state = ShipmentState {
-        events_count: u32::try_from(events.len()).unwrap_or(u32::MAX),
-        ..ShipmentState::default()
-    };
-    let mut known_seen = false;
+    apply_in_order(ShipmentState::default(), timeline(events))
+}
+
+/// Continues a fold with events that all happened strictly after `state.last_event_at`: the
+/// result equals `fold` over the old events and these together, without the old events. When
+/// any event is not strictly later, returns `None` and the caller folds the whole set.
+pub fn fold_continue(state: ShipmentState, later: Vec<TrackingEvent>) -> Option<ShipmentState> {
+    if let Some(last) = state.last_event_at {
+        if later
+            .iter()
+            .any(|e| e.occurred_at.with_timezone(&Utc) <= last)
+        {
+            return None;
+        }
+    }
+    Some(apply_in_order(state, timeline(later)))
+}
+
+/// Folds events already in timeline order and free of duplicates into `state`.
+fn apply_in_order(mut state: ShipmentState, events: Vec<TrackingEvent>) -> ShipmentState {
+    // A known status was seen before iff the state holds one (unknown is only ever kept while
+    // nothing else is known).
+    let mut known_seen = state.events_count > 0 && state.status != Status::Unknown;
+    state.events_count = state
+        .events_count
+        .saturating_add(u32::try_from(events.len()).unwrap_or(u32::MAX));
     for e in &events {
         let at = e.occurred_at.with_timezone(&Utc);
         // The latest event that says something decides the status; an unmapped ("unknown")
@@ -104,7 +124,7 @@ pub fn fold(events: Vec<TrackingEvent>) -> ShipmentState {
 mod tests {
     use super::*;
     use crate::ids::EventKey;
-    use chrono::{FixedOffset, TimeZone};
+    use chrono::{FixedOffset, TimeZone, Timelike};
     use proptest::prelude::*;
 
     fn ev(key: &str, hour: u32, offset_h: i32, status: Status) -> TrackingEvent {
@@ -166,11 +186,56 @@ mod tests {
     }
 
     #[test]
+    fn continuing_with_an_earlier_event_is_refused() {
+        let later = fold(vec![ev("b", 12, 0, Status::InTransit)]);
+        assert_eq!(
+            fold_continue(later.clone(), vec![ev("a", 8, 0, Status::PreTransit)]),
+            None
+        );
+        assert_eq!(
+            fold_continue(later, vec![ev("c", 12, 0, Status::Delivered)]),
+            None,
+            "same instant"
+        );
+    }
+
+    #[test]
     fn no_events_is_pre_transit() {
         assert_eq!(fold(vec![]), ShipmentState::default());
     }
 
+    fn random_life(n: usize, seed: &[(u8, u8)]) -> Vec<TrackingEvent> {
+        seed.iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, (hour, st))| {
+                let status = Status::ALL[usize::from(*st) % Status::ALL.len()];
+                let mut e = ev(&format!("k{i}"), u32::from(*hour % 24), 0, status);
+                if hour % 3 == 0 {
+                    e.location = None;
+                }
+                e
+            })
+            .collect()
+    }
+
     proptest! {
+        /// Continuing a fold with strictly later events equals folding everything at once.
+        #[test]
+        fn continuing_a_fold_equals_folding_the_whole_set(
+            seed in proptest::collection::vec((0u8..24, any::<u8>()), 1..12),
+            cut in 0u8..24,
+        ) {
+            let all = random_life(seed.len(), &seed);
+            let (before, after): (Vec<_>, Vec<_>) =
+                all.iter().cloned().partition(|e| e.occurred_at.hour() < u32::from(cut));
+            let whole = fold(all);
+            match fold_continue(fold(before.clone()), after.clone()) {
+                Some(continued) => prop_assert_eq!(continued, whole),
+                None => prop_assert!(!before.is_empty() && !after.is_empty()),
+            }
+        }
+
         #[test]
         fn arrival_order_and_duplicates_never_change_the_state(
             order in Just((0..7usize).collect::<Vec<_>>()).prop_shuffle(),

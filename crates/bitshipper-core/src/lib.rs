@@ -12,7 +12,7 @@ pub mod status;
 
 pub use error::{CoreError, FieldError, FieldErrors};
 pub use event::{EventInput, Location, TrackingEvent};
-pub use fold::{fold, ShipmentState};
+pub use fold::{fold, fold_continue, ShipmentState};
 pub use ids::{ApiKeyId, EventKey, ShipmentId, TenantId};
 pub use mapping::{CodeMapping, MappingTable};
 pub use scope::Scope;

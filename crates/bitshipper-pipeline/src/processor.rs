@@ -122,6 +122,7 @@ impl Processor {
         metrics::counter!("bitshipper_events_unreadable_total").increment(outcome.unreadable);
         metrics::counter!("bitshipper_shipments_auto_created_total")
             .increment(outcome.auto_created);
+        metrics::counter!("bitshipper_shipments_refolded_total").increment(outcome.refolded);
         self.progress
             .applied
             .fetch_add(outcome.applied, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use crate::log::LogEntry;
 use crate::shipments::to_json;
 use crate::tenants::now;
 use crate::{on_pool, Store, StoreError};
-use bitshipper_core::{fold, ShipmentId, TenantId, TrackingEvent};
+use bitshipper_core::{fold, fold_continue, ShipmentId, ShipmentState, TenantId, TrackingEvent};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
@@ -25,8 +25,43 @@ pub struct ApplyOutcome {
     pub unreadable: u64,
     /// Shipments created because an event named an unknown tracking number.
     pub auto_created: u64,
-    /// Shipments whose state was re-folded.
+    /// Shipments whose state changed.
     pub shipments_touched: Vec<(TenantId, ShipmentId)>,
+    /// Of those, shipments folded again from all their events (an event arrived out of order);
+    /// the others continued from their stored state.
+    pub refolded: u64,
+}
+
+type StateRow = (
+    Uuid,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    i64,
+);
+
+fn state_from_row(r: StateRow) -> Result<ShipmentState, StoreError> {
+    Ok(ShipmentState {
+        status: r.1.parse().map_err(StoreError::corrupt)?,
+        reason: r
+            .2
+            .map(|s| {
+                s.parse::<bitshipper_core::Reason>()
+                    .map_err(StoreError::corrupt)
+            })
+            .transpose()?,
+        last_location: r
+            .3
+            .map(|s| serde_json::from_str(&s).map_err(StoreError::corrupt))
+            .transpose()?,
+        first_scan_at: r.4,
+        delivered_at: r.5,
+        last_event_at: r.6,
+        events_count: u32::try_from(r.7).unwrap_or(u32::MAX),
+    })
 }
 
 /// Numbered placeholders (`$1, $2, ...`) for PostgreSQL, anonymous ones (`?`) for SQLite. Large
@@ -237,14 +272,14 @@ impl Store {
                 }
 
                 // 2. Insert the events; the ones returned are new, the rest were known.
-                let mut touched: BTreeSet<Uuid> = BTreeSet::new();
+                let mut new_events: HashMap<Uuid, Vec<TrackingEvent>> = HashMap::new();
                 for chunk in incoming.chunks(CHUNK_ROWS) {
                     let sql = format!(
                         "INSERT INTO tracking_events (tenant_id, event_key, shipment_id, log_seq, occurred_at, body, received_at) VALUES {}
-                         ON CONFLICT (tenant_id, shipment_id, event_key) DO NOTHING RETURNING shipment_id",
+                         ON CONFLICT (tenant_id, shipment_id, event_key) DO NOTHING RETURNING shipment_id, event_key",
                         Params::new(&self.db).rows(chunk.len(), 7)
                     );
-                    let mut q = sqlx::query_scalar::<_, Uuid>(&sql);
+                    let mut q = sqlx::query_as::<_, (Uuid, String)>(&sql);
                     for i in chunk {
                         let key = (i.event.carrier.clone(), i.event.tracking_number.clone());
                         let shipment = ids.get(&key).copied().ok_or_else(|| {
@@ -262,12 +297,44 @@ impl Store {
                     let inserted = q.fetch_all(&mut *tx).await?;
                     outcome.applied += inserted.len() as u64;
                     outcome.duplicates += (chunk.len() - inserted.len()) as u64;
-                    touched.extend(inserted);
+                    let by_key: HashMap<&str, &TrackingEvent> =
+                        chunk.iter().map(|i| (i.event.event_key.0.as_str(), &i.event)).collect();
+                    for (shipment, key) in inserted {
+                        let event = by_key.get(key.as_str()).ok_or_else(|| {
+                            StoreError::corrupt(format!("inserted event {key} is not in the batch"))
+                        })?;
+                        new_events.entry(shipment).or_default().push((*event).clone());
+                    }
                 }
 
-                // 3. Re-fold every touched shipment from all its events.
-                let touched: Vec<Uuid> = touched.into_iter().collect();
+                // 3. New state: continue each fold from the stored state when the new events
+                //    are all later (the common, in-order case); otherwise fold every event again.
+                let touched: Vec<Uuid> = new_events.keys().copied().collect();
+                let mut states: Vec<(Uuid, ShipmentState)> = Vec::with_capacity(touched.len());
+                let mut refold: Vec<Uuid> = Vec::new();
                 for chunk in touched.chunks(CHUNK_ROWS) {
+                    let mut p = Params::new(&self.db);
+                    let sql = format!(
+                        "SELECT id, status, reason, last_location, first_scan_at, delivered_at, last_event_at, events_count
+                         FROM shipments WHERE tenant_id = {} AND id IN ({})",
+                        p.one(),
+                        p.list(chunk.len())
+                    );
+                    let mut q = sqlx::query_as::<_, StateRow>(&sql).bind(tenant.0);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    for row in q.fetch_all(&mut *tx).await? {
+                        let id = row.0;
+                        let current = state_from_row(row)?;
+                        let later = new_events.remove(&id).unwrap_or_default();
+                        match fold_continue(current, later) {
+                            Some(state) => states.push((id, state)),
+                            None => refold.push(id),
+                        }
+                    }
+                }
+                for chunk in refold.chunks(CHUNK_ROWS) {
                     let mut p = Params::new(&self.db);
                     let sql = format!(
                         "SELECT shipment_id, body FROM tracking_events WHERE tenant_id = {} AND shipment_id IN ({})",
@@ -283,26 +350,27 @@ impl Store {
                         let e: TrackingEvent = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
                         events.entry(id).or_default().push(e);
                     }
-                    for (shipment_id, evs) in events {
-                        let state = fold(evs);
-                        sqlx::query(
-                            "UPDATE shipments SET status = $3, reason = $4, last_location = $5, first_scan_at = $6, delivered_at = $7, last_event_at = $8, events_count = $9, updated_at = $10
-                             WHERE tenant_id = $1 AND id = $2",
-                        )
-                        .bind(tenant.0)
-                        .bind(shipment_id)
-                        .bind(state.status.as_str())
-                        .bind(state.reason.map(|r| r.as_str()))
-                        .bind(to_json(&state.last_location))
-                        .bind(state.first_scan_at)
-                        .bind(state.delivered_at)
-                        .bind(state.last_event_at)
-                        .bind(i64::from(state.events_count))
-                        .bind(received_at)
-                        .execute(&mut *tx)
-                        .await?;
-                        outcome.shipments_touched.push((tenant, ShipmentId(shipment_id)));
-                    }
+                    outcome.refolded += events.len() as u64;
+                    states.extend(events.into_iter().map(|(id, evs)| (id, fold(evs))));
+                }
+                for (shipment_id, state) in states {
+                    sqlx::query(
+                        "UPDATE shipments SET status = $3, reason = $4, last_location = $5, first_scan_at = $6, delivered_at = $7, last_event_at = $8, events_count = $9, updated_at = $10
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant.0)
+                    .bind(shipment_id)
+                    .bind(state.status.as_str())
+                    .bind(state.reason.map(|r| r.as_str()))
+                    .bind(to_json(&state.last_location))
+                    .bind(state.first_scan_at)
+                    .bind(state.delivered_at)
+                    .bind(state.last_event_at)
+                    .bind(i64::from(state.events_count))
+                    .bind(received_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    outcome.shipments_touched.push((tenant, ShipmentId(shipment_id)));
                 }
             }
             tx.commit().await?;
