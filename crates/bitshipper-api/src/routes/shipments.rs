@@ -42,11 +42,7 @@ pub async fn get_shipment(
     PathId(id): PathId,
 ) -> Result<Json<ShipmentView>, ApiError> {
     let id: ShipmentId = path_id(&id, "shipment")?;
-    let shipment = state
-        .store
-        .get_shipment(auth.tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("shipment"))?;
+    let shipment = shipment_or_404(&state, auth.tenant, id).await?;
     Ok(Json(shipment.into()))
 }
 
@@ -211,18 +207,10 @@ pub async fn update_shipment(
     ApiJson(patch): ApiJson<ShipmentPatch>,
 ) -> Result<Json<ShipmentView>, ApiError> {
     let id: ShipmentId = path_id(&id, "shipment")?;
-    let current = state
-        .store
-        .get_shipment(auth.tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("shipment"))?;
+    let current = shipment_or_404(&state, auth.tenant, id).await?;
     let next = patch.apply_to(&current.details)?;
     state.store.update_shipment(auth.tenant, id, &next).await?;
-    let updated = state
-        .store
-        .get_shipment(auth.tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("shipment"))?;
+    let updated = shipment_or_404(&state, auth.tenant, id).await?;
     Ok(Json(updated.into()))
 }
 
@@ -238,11 +226,7 @@ pub async fn cancel_shipment(
     if !state.store.cancel_shipment(auth.tenant, id).await? {
         return Err(ApiError::NotFound("shipment"));
     }
-    let shipment = state
-        .store
-        .get_shipment(auth.tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("shipment"))?;
+    let shipment = shipment_or_404(&state, auth.tenant, id).await?;
     Ok(Json(shipment.into()))
 }
 
@@ -255,12 +239,23 @@ pub async fn shipment_events(
     PathId(id): PathId,
 ) -> Result<Json<Timeline>, ApiError> {
     let id: ShipmentId = path_id(&id, "shipment")?;
-    if state.store.get_shipment(auth.tenant, id).await?.is_none() {
-        return Err(ApiError::NotFound("shipment"));
-    }
+    shipment_or_404(&state, auth.tenant, id).await?;
     let events = state.store.list_events(auth.tenant, id).await?;
     Ok(Json(Timeline {
         shipment_id: id.0,
         events: events.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// The tenant's shipment, or 404 (also for another tenant's id).
+async fn shipment_or_404(
+    state: &AppState,
+    tenant: bitshipper_core::TenantId,
+    id: ShipmentId,
+) -> Result<bitshipper_store::Shipment, ApiError> {
+    state
+        .store
+        .get_shipment(tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("shipment"))
 }
