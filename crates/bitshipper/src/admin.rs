@@ -1,6 +1,6 @@
 //! Administrative actions shared by the CLI and tests: creating tenants and API keys.
 
-use bitshipper_core::{Scope, TenantId};
+use bitshipper_core::{ApiKeyId, Scope, TenantId};
 use bitshipper_store::{AuditRecord, CreatedApiKey, Store, Tenant};
 use chrono::{DateTime, Utc};
 
@@ -10,6 +10,8 @@ pub enum AdminError {
     InvalidName,
     #[error("no tenant with id {0}")]
     UnknownTenant(TenantId),
+    #[error("no active api key {0} in this tenant")]
+    UnknownKey(ApiKeyId),
     #[error(transparent)]
     Store(#[from] bitshipper_store::StoreError),
 }
@@ -74,4 +76,23 @@ pub fn key_created(actor: &str, key: &CreatedApiKey) -> AuditRecord {
             "expires_at": key.key.expires_at,
         }),
     }
+}
+
+/// Revokes a key of a tenant and records it in the audit log.
+pub async fn revoke_key(store: &Store, tenant: TenantId, id: ApiKeyId) -> Result<(), AdminError> {
+    if !store.revoke_api_key(tenant, id).await? {
+        return Err(AdminError::UnknownKey(id));
+    }
+    store
+        .audit(
+            tenant,
+            AuditRecord {
+                actor: "cli".into(),
+                action: "api_key.revoked".into(),
+                target: format!("api_key:{id}"),
+                details: serde_json::json!({}),
+            },
+        )
+        .await?;
+    Ok(())
 }

@@ -82,6 +82,18 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// List a tenant's API keys (prefix, scopes, created, last used; never secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke an API key.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        /// The key's id (from `keys list`).
+        id: String,
+    },
     /// Create an API key for a tenant and print it (shown once).
     Create {
         #[arg(long)]
@@ -95,6 +107,11 @@ pub enum KeysCommand {
         #[arg(long)]
         expires_in_days: Option<u32>,
     },
+}
+
+fn parse_tenant(text: &str) -> anyhow::Result<TenantId> {
+    text.parse()
+        .map_err(|_| anyhow::anyhow!("--tenant must be a tenant id (a UUID)"))
 }
 
 pub fn main() -> ExitCode {
@@ -192,6 +209,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  name:      {}", tenant.name);
             println!("  admin key: {}", key.secret);
             println!("Store the key now: it is shown only this once.");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::List { tenant },
+        } => {
+            let tenant = parse_tenant(&tenant)?;
+            let store = store(&settings).await?;
+            let keys = store.list_api_keys(tenant).await?;
+            println!(
+                "{:<38} {:<17} {:<24} {:<20} {:<20} state",
+                "id", "prefix", "scopes", "created", "last used"
+            );
+            for k in keys {
+                let state = match (k.revoked_at, k.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(e)) if e <= chrono::Utc::now() => "expired",
+                    _ => "active",
+                };
+                println!(
+                    "{:<38} {:<17} {:<24} {:<20} {:<20} {state}",
+                    k.id.to_string(),
+                    k.prefix,
+                    k.scopes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    k.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    k.last_used_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Revoke { tenant, id },
+        } => {
+            let tenant = parse_tenant(&tenant)?;
+            let id: bitshipper_core::ApiKeyId = id
+                .parse()
+                .map_err(|_| anyhow::anyhow!("the key id must be a UUID (see `keys list`)"))?;
+            let store = store(&settings).await?;
+            crate::admin::revoke_key(&store, tenant, id).await?;
+            println!("api key {id} revoked");
             Ok(())
         }
         Command::Keys {

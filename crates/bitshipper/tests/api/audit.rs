@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 on_both!(key_changes_are_audited_and_verifiable);
 
 async fn key_changes_are_audited_and_verifiable(b: TestBackend) {
-    let app = spawn_app(b).await;
+    // Keys are looked up on every request, so a revocation by the CLI (another process) shows
+    // at once; with the cache it would within `key_cache_seconds`.
+    let app = spawn_app_with(b, |s| s.limits.key_cache_seconds = 0).await;
     let created: Value = app
         .post(
             "/v1/api-keys",
@@ -88,10 +90,55 @@ async fn key_changes_are_audited_and_verifiable(b: TestBackend) {
     )
     .await;
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bitshipper"))
-        .args(["audit", "verify", "--database-url", &app.database_url])
-        .output()
+    // Operators manage keys from the command line too; that is audited as well.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bitshipper"))
+            .args(args)
+            .args(["--database-url", &app.database_url])
+            .output()
+            .unwrap()
+    };
+    let reader_id = app
+        .store
+        .list_api_keys(app.tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.scopes == [bitshipper_core::Scope::Read])
+        .unwrap()
+        .id
+        .to_string();
+    let tenant = app.tenant.to_string();
+    let listed = cli(&["keys", "list", "--tenant", &tenant]);
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && listing.contains(&reader_id) && listing.contains("revoked"),
+        "{listing}"
+    );
+    assert!(cli(&["keys", "revoke", "--tenant", &tenant, &reader_id])
+        .status
+        .success());
+    assert!(
+        !cli(&["keys", "revoke", "--tenant", &tenant, &reader_id])
+            .status
+            .success(),
+        "revoking twice is an error"
+    );
+    problem(
+        app.get("/v1/shipments", &reader).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let page: Value = app
+        .get("/v1/audit?limit=1", &app.admin_key)
+        .await
+        .json()
+        .await
         .unwrap();
+    assert_eq!(page["data"][0]["action"], "api_key.revoked");
+    assert_eq!(page["data"][0]["actor"], "cli");
+
+    let out = cli(&["audit", "verify"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("intact"), "{text}");
