@@ -26,20 +26,23 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-/// Health, readiness and metrics only: for processes that run no API role.
-pub fn ops_router(state: AppState) -> Router {
+/// Liveness, readiness and metrics: served by every process, whatever its roles.
+fn ops_routes() -> Router<AppState> {
     use routes::ops;
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .fallback(observe::not_found)
-        .with_state(state)
+}
+
+/// Health, readiness and metrics only: for processes that run no API role.
+pub fn ops_router(state: AppState) -> Router {
+    ops_routes().fallback(observe::not_found).with_state(state)
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    use routes::{audit, events, keys, ops, shipments};
+    use routes::{audit, events, keys, shipments};
     let v1 = Router::new()
         .route("/v1/events", post(events::ingest_events))
         .route(
@@ -72,10 +75,7 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ));
 
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+    ops_routes()
         .merge(openapi::routes())
         .merge(v1)
         .fallback(observe::not_found)

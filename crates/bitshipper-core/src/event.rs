@@ -115,7 +115,7 @@ impl EventInput {
         let mut errors = FieldErrors::default();
         let Some(obj) = value.as_object() else {
             return Err(CoreError::field(
-                prefix.trim_end_matches('.').to_string().if_empty("body"),
+                whole_field(prefix),
                 "must be a JSON object",
             ));
         };
@@ -211,25 +211,17 @@ impl EventInput {
             }
         }
         if errors.is_empty() {
-            errors.push(
-                prefix.trim_end_matches('.').to_string().if_empty("body"),
-                "is invalid",
-            );
+            errors.push(whole_field(prefix), "is invalid");
         }
         Err(CoreError::Invalid(errors.0))
     }
 }
 
-trait IfEmpty {
-    fn if_empty(self, other: &str) -> String;
-}
-impl IfEmpty for String {
-    fn if_empty(self, other: &str) -> String {
-        if self.is_empty() {
-            other.to_string()
-        } else {
-            self
-        }
+/// The name of the whole event in errors: `events[3]` from the prefix `events[3].`, else `body`.
+fn whole_field(prefix: &str) -> String {
+    match prefix.trim_end_matches('.') {
+        "" => "body".to_string(),
+        name => name.to_string(),
     }
 }
 

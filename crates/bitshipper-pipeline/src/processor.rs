@@ -3,7 +3,7 @@
 
 use crate::error::PipelineError;
 use bitshipper_store::{EventLog, Store};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
@@ -38,7 +38,6 @@ impl Default for ProcessorConfig {
 pub struct ProcessorProgress {
     head: AtomicI64,
     position: AtomicI64,
-    pub applied: AtomicU64,
     pub(crate) notify: Notify,
     pub(crate) applied_notify: Notify,
 }
@@ -104,13 +103,14 @@ impl Processor {
 
     /// Applies one batch; returns how many log entries it consumed.
     pub async fn step(&self) -> Result<usize, PipelineError> {
-        let position = self.store.consumer_position(CONSUMER).await?;
+        // This processor is the position's only writer: it was read from the store at start
+        // and moves only with a committed batch, so memory holds the stored value.
+        let position = self.progress.position();
         let entries = self
             .log
             .read_after(position, self.config.batch_size)
             .await?;
         if entries.is_empty() {
-            self.progress.set_position(position);
             return Ok(0);
         }
         let started = std::time::Instant::now();
@@ -123,9 +123,6 @@ impl Processor {
         metrics::counter!("bitshipper_shipments_auto_created_total")
             .increment(outcome.auto_created);
         metrics::counter!("bitshipper_shipments_refolded_total").increment(outcome.refolded);
-        self.progress
-            .applied
-            .fetch_add(outcome.applied, Ordering::Relaxed);
         if let Some(last) = entries.last() {
             self.progress.set_head(last.seq);
             self.progress.set_position(last.seq);

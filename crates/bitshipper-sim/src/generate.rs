@@ -741,8 +741,3 @@ fn tracking_number(carrier: Carrier, index: u64, rng: &mut ChaCha8Rng) -> String
         Carrier::Lso => format!("L{:02}{:08}", rng.gen_range(0..100), tail),
     }
 }
-
-/// All carriers, for reports.
-pub fn carriers() -> &'static [Carrier] {
-    &ALL_CARRIERS
-}

@@ -72,28 +72,35 @@ impl Simulation {
     }
 }
 
-/// Writes shipments and their events that happened by `cutoff` as JSON lines:
-/// `{"kind":"shipment","tenant":...,"body":{...}}` and `{"kind":"event",...}`. Returns how many
-/// events were written.
+/// Writes one JSON line `{"kind":...,"tenant":...,"body":...}`. The envelope is written by
+/// hand: wrapping the body in a new JSON value would copy it.
+pub fn write_line(
+    out: &mut (impl Write + ?Sized),
+    kind: &str,
+    tenant: &str,
+    body: &serde_json::Value,
+) -> Result<(), SimError> {
+    write!(out, "{{\"kind\":\"{kind}\",\"tenant\":")?;
+    serde_json::to_writer(&mut *out, tenant).map_err(std::io::Error::from)?;
+    out.write_all(b",\"body\":")?;
+    serde_json::to_writer(&mut *out, body).map_err(std::io::Error::from)?;
+    out.write_all(b"}\n")?;
+    Ok(())
+}
+
+/// Writes a shipment and its events that happened by `cutoff` as JSON lines (`kind` is
+/// `shipment` or `event`). Returns how many events were written.
 pub fn write_jsonl(
     out: &mut impl Write,
     tenant: &str,
     shipment: &SimShipment,
     cutoff: DateTime<Utc>,
 ) -> Result<u64, SimError> {
-    // The envelope is written by hand: wrapping each body in a new JSON value would copy it.
-    let tenant = serde_json::to_string(tenant).map_err(std::io::Error::from)?;
-    let mut line = |kind: &str, body: &serde_json::Value| -> Result<(), SimError> {
-        write!(out, "{{\"kind\":\"{kind}\",\"tenant\":{tenant},\"body\":")?;
-        serde_json::to_writer(&mut *out, body).map_err(std::io::Error::from)?;
-        out.write_all(b"}\n")?;
-        Ok(())
-    };
-    line("shipment", &shipment.shipment)?;
+    write_line(out, "shipment", tenant, &shipment.shipment)?;
     let mut n = 0;
     for (at, event) in &shipment.events {
         if *at <= cutoff {
-            line("event", event)?;
+            write_line(out, "event", tenant, event)?;
             n += 1;
         }
     }

@@ -24,6 +24,32 @@ pub struct AuditRecord {
     pub details: serde_json::Value,
 }
 
+impl AuditRecord {
+    /// A new key: its name, scopes, visible prefix and expiry, never the secret.
+    pub fn api_key_created(actor: String, key: &crate::ApiKey) -> Self {
+        AuditRecord {
+            actor,
+            action: "api_key.created".into(),
+            target: format!("api_key:{}", key.id),
+            details: serde_json::json!({
+                "name": key.name,
+                "prefix": key.prefix,
+                "scopes": key.scopes,
+                "expires_at": key.expires_at,
+            }),
+        }
+    }
+
+    pub fn api_key_revoked(actor: String, key: bitshipper_core::ApiKeyId) -> Self {
+        AuditRecord {
+            actor,
+            action: "api_key.revoked".into(),
+            target: format!("api_key:{key}"),
+            details: serde_json::json!({}),
+        }
+    }
+}
+
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {

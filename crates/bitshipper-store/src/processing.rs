@@ -25,9 +25,7 @@ pub struct ApplyOutcome {
     pub unreadable: u64,
     /// Shipments created because an event named an unknown tracking number.
     pub auto_created: u64,
-    /// Shipments whose state changed.
-    pub shipments_touched: Vec<(TenantId, ShipmentId)>,
-    /// Of those, shipments folded again from all their events (an event arrived out of order);
+    /// Of the shipments whose state changed, those folded again from all their events (an event arrived out of order);
     /// the others continued from their stored state.
     pub refolded: u64,
 }
@@ -370,7 +368,6 @@ impl Store {
                     .bind(received_at)
                     .execute(&mut *tx)
                     .await?;
-                    outcome.shipments_touched.push((tenant, ShipmentId(shipment_id)));
                 }
             }
             tx.commit().await?;

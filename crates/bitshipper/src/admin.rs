@@ -40,7 +40,12 @@ pub async fn create_tenant(
             },
         )
         .await?;
-    store.audit(tenant.id, key_created("cli", &key)).await?;
+    store
+        .audit(
+            tenant.id,
+            AuditRecord::api_key_created("cli".into(), &key.key),
+        )
+        .await?;
     Ok((tenant, key))
 }
 
@@ -58,24 +63,10 @@ pub async fn create_key(
     let key = store
         .create_api_key(tenant, name, scopes, expires_at)
         .await?;
-    store.audit(tenant, key_created("cli", &key)).await?;
+    store
+        .audit(tenant, AuditRecord::api_key_created("cli".into(), &key.key))
+        .await?;
     Ok(key)
-}
-
-/// The audit record of a new key: who made it, its name, scopes and visible prefix (never the
-/// secret).
-pub fn key_created(actor: &str, key: &CreatedApiKey) -> AuditRecord {
-    AuditRecord {
-        actor: actor.into(),
-        action: "api_key.created".into(),
-        target: format!("api_key:{}", key.key.id),
-        details: serde_json::json!({
-            "name": key.key.name,
-            "prefix": key.key.prefix,
-            "scopes": key.key.scopes,
-            "expires_at": key.key.expires_at,
-        }),
-    }
 }
 
 /// Revokes a key of a tenant and records it in the audit log.
@@ -84,15 +75,7 @@ pub async fn revoke_key(store: &Store, tenant: TenantId, id: ApiKeyId) -> Result
         return Err(AdminError::UnknownKey(id));
     }
     store
-        .audit(
-            tenant,
-            AuditRecord {
-                actor: "cli".into(),
-                action: "api_key.revoked".into(),
-                target: format!("api_key:{id}"),
-                details: serde_json::json!({}),
-            },
-        )
+        .audit(tenant, AuditRecord::api_key_revoked("cli".into(), id))
         .await?;
     Ok(())
 }

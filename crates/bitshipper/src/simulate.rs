@@ -4,7 +4,7 @@
 use anyhow::Context;
 use bitshipper_core::{EventInput, MappingTable, NewShipment, ShipmentInput, TenantId};
 use bitshipper_pipeline::LogAppender;
-use bitshipper_sim::{write_jsonl, SimShipment, Simulation, TenantProfile};
+use bitshipper_sim::{write_jsonl, write_line, SimShipment, Simulation, TenantProfile};
 use bitshipper_store::Store;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
@@ -128,33 +128,20 @@ impl Sink {
         match self {
             Sink::Jsonl { out, tenant } => {
                 for b in bodies {
-                    serde_json::to_writer(
-                        &mut *out,
-                        &json!({"kind": "shipment", "tenant": tenant, "body": b}),
-                    )?;
-                    out.write_all(b"\n")?;
+                    write_line(out, "shipment", tenant, b)?;
                 }
             }
             Sink::Api { client, url, key } => {
                 for b in bodies {
-                    loop {
-                        let r = client
-                            .post(format!("{url}/v1/shipments"))
-                            .bearer_auth(&*key)
-                            .json(b)
-                            .send()
-                            .await?;
-                        match r.status().as_u16() {
-                            201 | 409 => break,
-                            503 | 429 => {
-                                tokio::time::sleep(std::time::Duration::from_millis(500)).await
-                            }
-                            s => anyhow::bail!(
-                                "creating a shipment answered {s}: {}",
-                                r.text().await.unwrap_or_default()
-                            ),
-                        }
-                    }
+                    post_until_answered(
+                        client,
+                        &format!("{url}/v1/shipments"),
+                        key,
+                        b,
+                        &[201, 409],
+                    )
+                    .await
+                    .context("creating a shipment")?;
                 }
             }
             Sink::Store { store, tenant, .. } => {
@@ -178,39 +165,15 @@ impl Sink {
         match self {
             Sink::Jsonl { out, tenant } => {
                 for e in events {
-                    serde_json::to_writer(
-                        &mut *out,
-                        &json!({"kind": "event", "tenant": tenant, "body": e}),
-                    )?;
-                    out.write_all(b"\n")?;
+                    write_line(out, "event", tenant, e)?;
                 }
             }
             Sink::Api { client, url, key } => {
                 for chunk in events.chunks(API_EVENT_BATCH) {
-                    loop {
-                        let r = client
-                            .post(format!("{url}/v1/events"))
-                            .bearer_auth(&*key)
-                            .json(&json!({ "events": chunk }))
-                            .send()
-                            .await?;
-                        match r.status().as_u16() {
-                            202 => break,
-                            503 | 429 => {
-                                let wait = r
-                                    .headers()
-                                    .get("retry-after")
-                                    .and_then(|v| v.to_str().ok())
-                                    .and_then(|v| v.parse().ok())
-                                    .unwrap_or(1);
-                                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-                            }
-                            s => anyhow::bail!(
-                                "sending events answered {s}: {}",
-                                r.text().await.unwrap_or_default()
-                            ),
-                        }
-                    }
+                    let body = json!({ "events": chunk });
+                    post_until_answered(client, &format!("{url}/v1/events"), key, &body, &[202])
+                        .await
+                        .context("sending events")?;
                 }
             }
             Sink::Store {
@@ -252,6 +215,34 @@ impl Sink {
     }
 }
 
+/// POSTs `body` until the server answers one of `done`; waits out 429 and 503 (as long as
+/// `Retry-After` says, else a second) and fails on any other answer.
+async fn post_until_answered(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+    done: &[u16],
+) -> anyhow::Result<()> {
+    loop {
+        let r = client.post(url).bearer_auth(key).json(body).send().await?;
+        let status = r.status().as_u16();
+        if done.contains(&status) {
+            return Ok(());
+        }
+        if !matches!(status, 429 | 503) {
+            anyhow::bail!("answered {status}: {}", r.text().await.unwrap_or_default());
+        }
+        let wait = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    }
+}
+
 /// Events scheduled for the future, released as the wall clock reaches them.
 #[derive(Debug, Default)]
 pub struct Schedule {
@@ -279,14 +270,6 @@ impl Schedule {
             }
         }
         out
-    }
-
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
     }
 }
 
@@ -522,25 +505,24 @@ pub async fn run(args: SimArgs, settings: crate::settings::Settings) -> anyhow::
             let sim = Simulation::new(seed, profile.profile(), start, days, shipments_per_day)?;
             let (mut sink, app) = open_target(&target, &settings, &sim).await?;
             let started = std::time::Instant::now();
-            let (shipments, events) =
-                if let (Sink::Jsonl { out, tenant }, true) = (&mut sink, target.out.is_some()) {
-                    // The fast path: straight from the generator to the file.
-                    let now = Utc::now();
-                    let bar = ProgressBar::new(sim.total_shipments());
-                    let (mut n, mut e) = (0u64, 0u64);
-                    for s in sim.shipments() {
-                        e += write_jsonl(out, tenant, &s, now)?;
-                        n += 1;
-                        if n % 1000 == 0 {
-                            bar.set_position(n);
-                        }
+            let (shipments, events) = if let Sink::Jsonl { out, tenant } = &mut sink {
+                // The fast path: straight from the generator to the file.
+                let now = Utc::now();
+                let bar = ProgressBar::new(sim.total_shipments());
+                let (mut n, mut e) = (0u64, 0u64);
+                for s in sim.shipments() {
+                    e += write_jsonl(out, tenant, &s, now)?;
+                    n += 1;
+                    if n % 1000 == 0 {
+                        bar.set_position(n);
                     }
-                    out.flush()?;
-                    bar.finish_and_clear();
-                    (n, e)
-                } else {
-                    backfill(&mut sink, &sim, None, None, true).await?
-                };
+                }
+                out.flush()?;
+                bar.finish_and_clear();
+                (n, e)
+            } else {
+                backfill(&mut sink, &sim, None, None, true).await?
+            };
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
                 "{shipments} shipments, {events} events in {secs:.1} s ({:.0} events/s)",

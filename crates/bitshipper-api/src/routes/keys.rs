@@ -58,17 +58,7 @@ pub async fn create_key(
         .store
         .audit(
             auth.tenant,
-            AuditRecord {
-                actor: format!("api_key:{}", auth.key_id),
-                action: "api_key.created".into(),
-                target: format!("api_key:{}", created.key.id),
-                details: serde_json::json!({
-                    "name": created.key.name,
-                    "prefix": created.key.prefix,
-                    "scopes": created.key.scopes,
-                    "expires_at": created.key.expires_at,
-                }),
-            },
+            AuditRecord::api_key_created(format!("api_key:{}", auth.key_id), &created.key),
         )
         .await?;
     Ok((
@@ -124,12 +114,7 @@ pub async fn revoke_key(
             .store
             .audit(
                 auth.tenant,
-                AuditRecord {
-                    actor: format!("api_key:{}", auth.key_id),
-                    action: "api_key.revoked".into(),
-                    target: format!("api_key:{id}"),
-                    details: serde_json::json!({}),
-                },
+                AuditRecord::api_key_revoked(format!("api_key:{}", auth.key_id), id),
             )
             .await?;
     }
