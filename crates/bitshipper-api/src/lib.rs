@@ -42,7 +42,7 @@ pub fn ops_router(state: AppState) -> Router {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    use routes::{audit, events, keys, shipments};
+    use routes::{audit, erasures, events, keys, shipments};
     let v1 = Router::new()
         .route("/v1/events", post(events::ingest_events))
         .route(
@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             get(keys::get_key).delete(keys::revoke_key),
         )
         .route("/v1/audit", get(audit::list_audit))
+        .route("/v1/erasures", post(erasures::erase_recipient))
         // Layers run outside-in: authenticate first, then idempotency (which needs the tenant).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -93,7 +94,12 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(axum::middleware::from_fn(observe::http_metrics))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path only: query strings can carry personal data (a recipient email).
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |request: &axum::http::Request<axum::body::Body>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            },
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),

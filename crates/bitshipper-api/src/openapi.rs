@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document (`/openapi.json`) and the browsable API page (`/docs`).
 
-use crate::routes::{audit, events, keys, shipments};
+use crate::routes::{audit, erasures, events, keys, shipments};
 use crate::state::AppState;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -23,12 +23,14 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         shipments::shipment_events,
         keys::create_key, keys::list_keys, keys::get_key, keys::revoke_key,
         audit::list_audit,
+        erasures::erase_recipient,
     ),
     modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "events", description = "Ingest carrier tracking events"),
         (name = "shipments", description = "Shipments and their timelines"),
         (name = "api-keys", description = "Manage API keys (admin scope)"),
+        (name = "erasures", description = "Erase a recipient's personal data (admin scope)"),
         (name = "audit", description = "The tenant's append-only, hash-chained audit log (admin scope)"),
     )
 )]

@@ -50,6 +50,18 @@ impl AuditRecord {
     }
 }
 
+impl AuditRecord {
+    /// An erasure: what was asked for is named by id only, never by the personal data itself.
+    pub fn erasure(actor: String, target: String, report: &crate::ErasureReport) -> Self {
+        AuditRecord {
+            actor,
+            action: "personal_data.erased".into(),
+            target,
+            details: serde_json::json!(report),
+        }
+    }
+}
+
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {

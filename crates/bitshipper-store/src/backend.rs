@@ -49,6 +49,8 @@ impl Backend {
                     SqliteSynchronous::Normal
                 })
                 .foreign_keys(true)
+                // Freed pages are zeroed, so erased data does not linger in the file.
+                .pragma("secure_delete", "ON")
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("cache_size", "-32000");
             let pool = SqlitePoolOptions::new()
@@ -82,6 +84,7 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: Backend,
+    pub(crate) vault: Option<std::sync::Arc<crate::personal::Vault>>,
 }
 
 impl Store {
@@ -90,6 +93,7 @@ impl Store {
         let max = if url.starts_with("sqlite:") { 4 } else { 16 };
         Ok(Self {
             db: Backend::connect(url, false, max).await?,
+            vault: None,
         })
     }
 

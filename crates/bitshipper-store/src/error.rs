@@ -15,6 +15,10 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Conflict(String),
+    #[error("encryption: {0}")]
+    Crypto(String),
+    #[error("key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

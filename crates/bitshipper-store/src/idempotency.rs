@@ -56,7 +56,7 @@ impl Store {
             Some((hash, _, _)) if hash != request_hash => IdempotencyBegin::Mismatch,
             Some((_, Some(status), Some(body))) => IdempotencyBegin::Replay {
                 status: u16::try_from(status).unwrap_or(500),
-                body,
+                body: self.open_response(tenant, key, &body).await?,
             },
             Some(_) => IdempotencyBegin::InProgress,
         })
@@ -69,12 +69,14 @@ impl Store {
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
+        // Responses may echo personal data, so they are stored sealed like it.
+        let body = self.seal_response(tenant, key, body).await?;
         on_pool!(&self.db, pool => {
             sqlx::query("UPDATE idempotency_keys SET status_code = $3, response_body = $4 WHERE tenant_id = $1 AND key = $2")
                 .bind(tenant.0)
                 .bind(key)
                 .bind(i32::from(status))
-                .bind(body)
+                .bind(&body)
                 .execute(pool)
                 .await?;
         });

@@ -9,10 +9,12 @@ mod error;
 pub mod idempotency;
 pub mod keys;
 pub mod log;
+pub mod personal;
 pub mod processing;
 pub mod shipments;
 pub mod tenants;
 pub mod testing;
+pub mod vault;
 
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
 pub use backend::{Backend, Store};
@@ -20,9 +22,11 @@ pub use error::StoreError;
 pub use idempotency::IdempotencyBegin;
 pub use keys::{ApiKey, ApiKeyAuth, CreatedApiKey};
 pub use log::{EventLog, LogEntry};
+pub use personal::{ErasureReport, RecipientSelector, RotationReport};
 pub use processing::ApplyOutcome;
 pub use shipments::{Shipment, ShipmentFilter, StoredEvent};
 pub use tenants::Tenant;
+pub use vault::{DataKey, KeyProvider, LocalKeyProvider, WrappedKey};
 
 /// Runs the same code against whichever pool the backend holds. Query text is shared: both
 /// dialects accept `$N` placeholders (sqlx's SQLite driver maps them to argument positions).

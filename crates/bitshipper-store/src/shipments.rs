@@ -3,7 +3,7 @@
 use crate::tenants::now;
 use crate::{on_pool, Store, StoreError};
 use bitshipper_core::{
-    Address, Location, NewShipment, Reason, Recipient, ShipmentId, ShipmentState, Status, TenantId,
+    Address, Location, NewShipment, Reason, ShipmentId, ShipmentState, Status, TenantId,
     TrackingEvent,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -50,6 +50,8 @@ pub struct ShipmentFilter {
     pub reference: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    /// Shipments to this recipient email (matched through its keyed hash).
+    pub recipient_email: Option<String>,
     pub after: Option<ShipmentId>,
     pub limit: u32,
 }
@@ -63,7 +65,6 @@ pub(crate) struct ShipmentRow {
     service_level: Option<String>,
     origin: Option<String>,
     destination: Option<String>,
-    recipient: Option<String>,
     weight_grams: Option<f64>,
     ship_date: Option<NaiveDate>,
     promised_delivery_date: Option<NaiveDate>,
@@ -80,9 +81,15 @@ pub(crate) struct ShipmentRow {
     delivered_at: Option<DateTime<Utc>>,
     last_event_at: Option<DateTime<Utc>>,
     events_count: i64,
+    recipient_ref: Option<String>,
+    recipient_sealed: Option<Vec<u8>>,
+    rk_version: Option<i32>,
+    rk_wrapped: Option<Vec<u8>>,
 }
 
-pub(crate) const SHIPMENT_COLUMNS: &str = "id, tenant_id, carrier, tracking_number, service_level, origin, destination, recipient, weight_grams, ship_date, promised_delivery_date, reference, metadata, auto_created, cancelled_at, created_at, updated_at, status, reason, last_location, first_scan_at, delivered_at, last_event_at, events_count";
+/// Shipment columns (table alias `s`) with the recipient's wrapped key (alias `rk`).
+const SHIPMENT_COLUMNS: &str = "s.id, s.tenant_id, s.carrier, s.tracking_number, s.service_level, s.origin, s.destination, s.weight_grams, s.ship_date, s.promised_delivery_date, s.reference, s.metadata, s.auto_created, s.cancelled_at, s.created_at, s.updated_at, s.status, s.reason, s.last_location, s.first_scan_at, s.delivered_at, s.last_event_at, s.events_count, s.recipient_ref, s.recipient_sealed, rk.key_version AS rk_version, rk.wrapped_key AS rk_wrapped";
+const SHIPMENT_FROM: &str = "shipments s LEFT JOIN recipient_keys rk ON rk.tenant_id = s.tenant_id AND rk.recipient_ref = s.recipient_ref";
 
 fn from_json<T: serde::de::DeserializeOwned>(
     text: Option<String>,
@@ -95,21 +102,36 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().and_then(|v| serde_json::to_string(v).ok())
 }
 
-impl TryFrom<ShipmentRow> for Shipment {
-    type Error = StoreError;
-    fn try_from(r: ShipmentRow) -> Result<Self, StoreError> {
+impl Store {
+    /// Turns a row into a shipment, opening its sealed personal data.
+    async fn shipment_from_row(&self, r: ShipmentRow) -> Result<Shipment, StoreError> {
         let metadata: BTreeMap<String, String> =
             serde_json::from_str(&r.metadata).map_err(StoreError::corrupt)?;
+        let (id, tenant_id) = (ShipmentId(r.id), TenantId(r.tenant_id));
+        let mut destination = from_json::<Address>(r.destination)?;
+        let recipient_key = match (&r.recipient_ref, r.rk_version, &r.rk_wrapped) {
+            (Some(rref), Some(v), Some(w)) => Some((rref.as_str(), v, w.as_slice())),
+            _ => None,
+        };
+        let recipient = self
+            .reveal_personal(
+                tenant_id,
+                id,
+                r.recipient_sealed.as_deref(),
+                recipient_key,
+                &mut destination,
+            )
+            .await?;
         Ok(Shipment {
-            id: ShipmentId(r.id),
-            tenant_id: TenantId(r.tenant_id),
+            id,
+            tenant_id,
             details: NewShipment {
                 carrier: r.carrier,
                 tracking_number: r.tracking_number,
                 service_level: r.service_level,
                 origin: from_json::<Address>(r.origin)?,
-                destination: from_json::<Address>(r.destination)?,
-                recipient: from_json::<Recipient>(r.recipient)?,
+                destination,
+                recipient,
                 weight_grams: r.weight_grams,
                 ship_date: r.ship_date,
                 promised_delivery_date: r.promised_delivery_date,
@@ -147,8 +169,11 @@ impl Store {
         let at = now();
         let state = ShipmentState::default();
         let metadata = serde_json::to_string(&details.metadata).map_err(StoreError::corrupt)?;
-        let sql = "INSERT INTO shipments (id, tenant_id, carrier, tracking_number, service_level, origin, destination, recipient, weight_grams, ship_date, promised_delivery_date, reference, metadata, auto_created, created_at, updated_at, status, events_count)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, 0)";
+        let sealed = self
+            .seal_personal(tenant, id, &details.recipient, &details.destination)
+            .await?;
+        let sql = "INSERT INTO shipments (id, tenant_id, carrier, tracking_number, service_level, origin, destination, recipient_ref, recipient_sealed, weight_grams, ship_date, promised_delivery_date, reference, metadata, auto_created, created_at, updated_at, status, events_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $17, $9, $10, $11, $12, $13, $14, $15, $15, $16, 0)";
         let result = on_pool!(&self.db, pool => {
             sqlx::query(sql)
                 .bind(id.0)
@@ -157,8 +182,8 @@ impl Store {
                 .bind(&details.tracking_number)
                 .bind(&details.service_level)
                 .bind(to_json(&details.origin))
-                .bind(to_json(&details.destination))
-                .bind(to_json(&details.recipient))
+                .bind(to_json(&sealed.destination))
+                .bind(&sealed.recipient_ref)
                 .bind(details.weight_grams)
                 .bind(details.ship_date)
                 .bind(details.promised_delivery_date)
@@ -167,6 +192,7 @@ impl Store {
                 .bind(false)
                 .bind(at)
                 .bind(state.status.as_str())
+                .bind(&sealed.recipient_sealed)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected())
@@ -195,12 +221,16 @@ impl Store {
         tenant: TenantId,
         id: ShipmentId,
     ) -> Result<Option<Shipment>, StoreError> {
-        let sql =
-            format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE tenant_id = $1 AND id = $2");
+        let sql = format!(
+            "SELECT {SHIPMENT_COLUMNS} FROM {SHIPMENT_FROM} WHERE s.tenant_id = $1 AND s.id = $2"
+        );
         let row: Option<ShipmentRow> = on_pool!(&self.db, pool => {
             sqlx::query_as(&sql).bind(tenant.0).bind(id.0).fetch_optional(pool).await?
         });
-        row.map(Shipment::try_from).transpose()
+        match row {
+            Some(r) => self.shipment_from_row(r).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     pub async fn find_shipment_by_tracking(
@@ -210,12 +240,15 @@ impl Store {
         tracking_number: &str,
     ) -> Result<Option<Shipment>, StoreError> {
         let sql = format!(
-            "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE tenant_id = $1 AND carrier = $2 AND tracking_number = $3"
+            "SELECT {SHIPMENT_COLUMNS} FROM {SHIPMENT_FROM} WHERE s.tenant_id = $1 AND s.carrier = $2 AND s.tracking_number = $3"
         );
         let row: Option<ShipmentRow> = on_pool!(&self.db, pool => {
             sqlx::query_as(&sql).bind(tenant.0).bind(carrier).bind(tracking_number).fetch_optional(pool).await?
         });
-        row.map(Shipment::try_from).transpose()
+        match row {
+            Some(r) => self.shipment_from_row(r).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Newest first; pass the last id of a page as `after` for the next one.
@@ -229,17 +262,22 @@ impl Store {
             Some(Status::Cancelled) => (None, true),
             other => (other.map(|s| s.as_str().to_string()), false),
         };
+        let recipient_ref = match &filter.recipient_email {
+            Some(email) => Some(self.email_ref(tenant, email).await?),
+            None => None,
+        };
         let sql = format!(
-            "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE tenant_id = $1
-               AND ($2 IS NULL OR status = $2)
-               AND ($3 IS NULL OR carrier = $3)
-               AND ($4 IS NULL OR reference = $4)
-               AND ($5 IS NULL OR created_at >= $5)
-               AND ($6 IS NULL OR created_at < $6)
-               AND ($7 IS NULL OR id < $7)
-               AND ($8 = FALSE OR cancelled_at IS NOT NULL)
-               AND ($2 IS NULL OR cancelled_at IS NULL OR status = 'delivered')
-             ORDER BY id DESC LIMIT $9"
+            "SELECT {SHIPMENT_COLUMNS} FROM {SHIPMENT_FROM} WHERE s.tenant_id = $1
+               AND ($2 IS NULL OR s.status = $2)
+               AND ($3 IS NULL OR s.carrier = $3)
+               AND ($4 IS NULL OR s.reference = $4)
+               AND ($5 IS NULL OR s.created_at >= $5)
+               AND ($6 IS NULL OR s.created_at < $6)
+               AND ($7 IS NULL OR s.id < $7)
+               AND ($8 = FALSE OR s.cancelled_at IS NOT NULL)
+               AND ($2 IS NULL OR s.cancelled_at IS NULL OR s.status = 'delivered')
+               AND ($10 IS NULL OR s.recipient_ref = $10)
+             ORDER BY s.id DESC LIMIT $9"
         );
         let rows: Vec<ShipmentRow> = on_pool!(&self.db, pool => {
             sqlx::query_as(&sql)
@@ -252,10 +290,15 @@ impl Store {
                 .bind(filter.after.map(|a| a.0))
                 .bind(cancelled_only)
                 .bind(i64::from(filter.limit))
+                .bind(&recipient_ref)
                 .fetch_all(pool)
                 .await?
         });
-        rows.into_iter().map(Shipment::try_from).collect()
+        let mut shipments = Vec::with_capacity(rows.len());
+        for row in rows {
+            shipments.push(self.shipment_from_row(row).await?);
+        }
+        Ok(shipments)
     }
 
     /// Replaces the client-described fields (not carrier or tracking number, not state).
@@ -266,7 +309,10 @@ impl Store {
         details: &NewShipment,
     ) -> Result<bool, StoreError> {
         let metadata = serde_json::to_string(&details.metadata).map_err(StoreError::corrupt)?;
-        let sql = "UPDATE shipments SET service_level = $3, origin = $4, destination = $5, recipient = $6, weight_grams = $7, ship_date = $8, promised_delivery_date = $9, reference = $10, metadata = $11, updated_at = $12
+        let sealed = self
+            .seal_personal(tenant, id, &details.recipient, &details.destination)
+            .await?;
+        let sql = "UPDATE shipments SET service_level = $3, origin = $4, destination = $5, recipient_ref = $6, recipient_sealed = $13, recipient = NULL, weight_grams = $7, ship_date = $8, promised_delivery_date = $9, reference = $10, metadata = $11, updated_at = $12
                    WHERE tenant_id = $1 AND id = $2";
         let n = on_pool!(&self.db, pool => {
             sqlx::query(sql)
@@ -274,14 +320,15 @@ impl Store {
                 .bind(id.0)
                 .bind(&details.service_level)
                 .bind(to_json(&details.origin))
-                .bind(to_json(&details.destination))
-                .bind(to_json(&details.recipient))
+                .bind(to_json(&sealed.destination))
+                .bind(&sealed.recipient_ref)
                 .bind(details.weight_grams)
                 .bind(details.ship_date)
                 .bind(details.promised_delivery_date)
                 .bind(&details.reference)
                 .bind(&metadata)
                 .bind(now())
+                .bind(&sealed.recipient_sealed)
                 .execute(pool)
                 .await?
                 .rows_affected()

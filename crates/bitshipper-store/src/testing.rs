@@ -40,3 +40,67 @@ pub async fn fresh_database_url(backend: TestBackend) -> Result<String, StoreErr
         }
     }
 }
+
+/// Everything the database holds, as raw bytes, for tests that look for leaked plaintext: for
+/// SQLite every file in the database's directory (database, write-ahead log, event log); for
+/// PostgreSQL every row of every table in the public schema as text (byte columns as hex, so a
+/// test should look for the hex form of a secret as well).
+pub async fn raw_dump(database_url: &str) -> Result<Vec<u8>, StoreError> {
+    if let Some(path) = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+    {
+        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let io = |source| StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if entry.file_type().map_err(io)?.is_file() {
+                out.extend(std::fs::read(entry.path()).map_err(io)?);
+            }
+        }
+        return Ok(out);
+    }
+    let mut conn = sqlx::PgConnection::connect(database_url).await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    let mut out = Vec::new();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{table}\" t"))
+            .fetch_all(&mut conn)
+            .await?;
+        for row in rows {
+            out.extend(row.into_bytes());
+            out.push(b'\n');
+        }
+    }
+    conn.close().await?;
+    Ok(out)
+}
+
+/// Whether `haystack` holds `needle` as plain bytes or as lower-case hex (how PostgreSQL prints
+/// byte columns).
+pub fn contains_plain_or_hex(haystack: &[u8], needle: &str) -> bool {
+    let hex_needle = hex::encode(needle.as_bytes());
+    [needle.as_bytes(), hex_needle.as_bytes()]
+        .iter()
+        .any(|n| haystack.windows(n.len()).any(|w| w == *n))
+}
+
+/// The key-encryption key file tests use for a database: one per database, outside the source
+/// tree, so a restarted application (or a CLI run) on the same database finds the same keys.
+pub fn key_file_for(database_url: &str) -> std::path::PathBuf {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(database_url.as_bytes()));
+    std::env::temp_dir()
+        .join("bitshipper-tests")
+        .join("keys")
+        .join(format!("{}.json", &digest[..24]))
+}

@@ -4,16 +4,22 @@
 use bitshipper_core::{
     EventInput, MappingTable, NewShipment, Scope, ShipmentInput, Status, TenantId, TrackingEvent,
 };
-use bitshipper_store::testing::{fresh_database_url, TestBackend};
+use bitshipper_store::testing::{contains_plain_or_hex, fresh_database_url, raw_dump, TestBackend};
 use bitshipper_store::{
-    AuditRecord, Backend, ChainCheck, EventLog, IdempotencyBegin, ShipmentFilter, Store,
+    AuditRecord, Backend, ChainCheck, EventLog, IdempotencyBegin, KeyProvider as _, ShipmentFilter,
+    Store,
 };
 use proptest::prelude::*;
 use serde_json::json;
 
 async fn store(backend: TestBackend) -> (Store, String) {
     let url = fresh_database_url(backend).await.expect("test database");
-    let store = Store::connect(&url).await.expect("connect");
+    let store = Store::connect(&url)
+        .await
+        .expect("connect")
+        .with_key_provider(std::sync::Arc::new(
+            bitshipper_store::LocalKeyProvider::ephemeral(),
+        ));
     store.migrate().await.expect("migrate");
     (store, url)
 }
@@ -54,6 +60,10 @@ on_both!(
     log_appends_in_order_and_processor_applies_once,
     idempotency_records,
     audit_log_is_append_only_and_chained,
+    personal_data_is_sealed_at_rest,
+    erasing_a_recipient_leaves_others_alone,
+    keys_rotate_without_losing_data,
+    erasing_a_tenant_destroys_its_keys_and_rows,
 );
 
 async fn migrations_are_idempotent(b: TestBackend) {
@@ -509,4 +519,347 @@ async fn audit_log_is_append_only_and_chained(b: TestBackend) {
         store.verify_audit_chain(o.id).await.unwrap(),
         ChainCheck::Intact { entries: 1 }
     );
+}
+
+fn shipment_to(tn: &str, name: &str, email: &str, street: &str) -> NewShipment {
+    let input: ShipmentInput = serde_json::from_value(json!({
+        "carrier": "ups", "tracking_number": tn,
+        "recipient": {"name": name, "email": email, "phone": "+1 502 555 0199",
+                      "address": {"line1": street, "line2": "Apt 9", "city": "Louisville", "region": "KY", "postal_code": "40202", "country": "US"}},
+        "destination": {"line1": street, "city": "Louisville", "region": "KY", "postal_code": "40202", "country": "US"}
+    }))
+    .unwrap();
+    NewShipment::try_from(input).unwrap()
+}
+
+const SECRETS_OF_A: [&str; 3] = [
+    "Zanzibar Quixote",
+    "zanzibar.q@example.org",
+    "742 Evergreen Terrace",
+];
+
+async fn personal_data_is_sealed_at_rest(b: TestBackend) {
+    let (store, url) = store(b).await;
+    let t = store.create_tenant("acme").await.unwrap();
+    let created = store
+        .create_shipment(
+            t.id,
+            shipment_to(
+                "1ZSEALED1",
+                SECRETS_OF_A[0],
+                SECRETS_OF_A[1],
+                SECRETS_OF_A[2],
+            ),
+        )
+        .await
+        .unwrap();
+    let read = store.get_shipment(t.id, created.id).await.unwrap().unwrap();
+    assert_eq!(
+        read.details.recipient, created.details.recipient,
+        "authorized reads see the data"
+    );
+    assert_eq!(read.details.destination, created.details.destination);
+    let listed = store
+        .list_shipments(
+            t.id,
+            &ShipmentFilter {
+                recipient_email: Some(" Zanzibar.Q@example.org".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "search by email works through the keyed hash"
+    );
+    assert_eq!(listed[0].details.recipient, created.details.recipient);
+    store
+        .complete_idempotency(
+            t.id,
+            "k1",
+            201,
+            &format!("{{\"name\":\"{}\"}}", SECRETS_OF_A[0]),
+        )
+        .await
+        .ok();
+
+    let dump = raw_dump(&url).await.unwrap();
+    assert!(dump.len() > 1000, "the dump holds the database");
+    for secret in SECRETS_OF_A.iter().chain(&["+1 502 555 0199", "Apt 9"]) {
+        assert!(
+            !contains_plain_or_hex(&dump, secret),
+            "{secret} is stored in plaintext"
+        );
+    }
+    assert!(
+        contains_plain_or_hex(&dump, "1ZSEALED1"),
+        "the dump is readable at all"
+    );
+}
+
+async fn erasing_a_recipient_leaves_others_alone(b: TestBackend) {
+    let (store, url) = store(b).await;
+    let t = store.create_tenant("acme").await.unwrap();
+    let a1 = store
+        .create_shipment(
+            t.id,
+            shipment_to("1ZA1", SECRETS_OF_A[0], SECRETS_OF_A[1], SECRETS_OF_A[2]),
+        )
+        .await
+        .unwrap();
+    let a2 = store
+        .create_shipment(
+            t.id,
+            shipment_to("1ZA2", SECRETS_OF_A[0], SECRETS_OF_A[1], SECRETS_OF_A[2]),
+        )
+        .await
+        .unwrap();
+    let other = store
+        .create_shipment(
+            t.id,
+            shipment_to("1ZB1", "Bea Other", "bea@example.org", "1 Main St"),
+        )
+        .await
+        .unwrap();
+    // A stored API response that echoed A's shipment.
+    assert_eq!(
+        store
+            .begin_idempotency(t.id, "create-a1", "h")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    store
+        .complete_idempotency(t.id, "create-a1", 201, &format!("{{\"id\":\"{}\"}}", a1.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .begin_idempotency(t.id, "create-b", "h")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    store
+        .complete_idempotency(
+            t.id,
+            "create-b",
+            201,
+            &format!("{{\"id\":\"{}\"}}", other.id),
+        )
+        .await
+        .unwrap();
+
+    let report = store
+        .erase_recipient(
+            t.id,
+            &bitshipper_store::RecipientSelector::Email("ZANZIBAR.Q@example.org".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.shipments,
+            report.keys_destroyed,
+            report.responses_removed
+        ),
+        (2, 1, 1)
+    );
+    for id in [a1.id, a2.id] {
+        let s = store.get_shipment(t.id, id).await.unwrap().unwrap();
+        assert_eq!(s.details.recipient, None);
+        assert_eq!(
+            s.details.destination.as_ref().and_then(|d| d.line1.clone()),
+            None
+        );
+        assert_eq!(
+            s.details
+                .destination
+                .as_ref()
+                .and_then(|d| d.city.clone())
+                .as_deref(),
+            Some("Louisville"),
+            "non-personal fields stay"
+        );
+    }
+    let b_read = store.get_shipment(t.id, other.id).await.unwrap().unwrap();
+    assert_eq!(
+        b_read.details.recipient, other.details.recipient,
+        "other recipients are unaffected"
+    );
+    assert!(matches!(
+        store
+            .begin_idempotency(t.id, "create-b", "h")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Replay { .. }
+    ));
+    assert_eq!(
+        store
+            .begin_idempotency(t.id, "create-a1", "h")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started,
+        "the response that held A's data is gone"
+    );
+    let found = store
+        .list_shipments(
+            t.id,
+            &ShipmentFilter {
+                recipient_email: Some(SECRETS_OF_A[1].into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+    let again = store
+        .erase_recipient(t.id, &bitshipper_store::RecipientSelector::Shipment(a1.id))
+        .await
+        .unwrap();
+    assert_eq!(again, Default::default(), "erasing twice is harmless");
+
+    let dump = raw_dump(&url).await.unwrap();
+    for secret in SECRETS_OF_A {
+        assert!(!contains_plain_or_hex(&dump, secret));
+    }
+}
+
+async fn keys_rotate_without_losing_data(b: TestBackend) {
+    let url = fresh_database_url(b).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("bs-rotate-{}", uuid::Uuid::new_v4()));
+    let key_file = dir.join("kek.json");
+    let open = |url: String, key_file: std::path::PathBuf| async move {
+        let provider = bitshipper_store::LocalKeyProvider::load_or_create(&key_file).unwrap();
+        let s = Store::connect(&url)
+            .await
+            .unwrap()
+            .with_key_provider(std::sync::Arc::new(provider));
+        s.migrate().await.unwrap();
+        s
+    };
+    let store = open(url.clone(), key_file.clone()).await;
+    let t = store.create_tenant("acme").await.unwrap();
+    let before = store
+        .create_shipment(
+            t.id,
+            shipment_to("1ZR1", "Rot Ation", "rot@example.org", "5 Key St"),
+        )
+        .await
+        .unwrap();
+
+    // Tenant data key rotation: new writes use version 2, old data stays readable.
+    let report = store.rotate_tenant_key(t.id).await.unwrap();
+    assert_eq!(report.recipient_keys_rewrapped, 1);
+    let after = store
+        .create_shipment(
+            t.id,
+            shipment_to("1ZR2", "New Person", "new@example.org", "6 Key St"),
+        )
+        .await
+        .unwrap();
+    for s in [&before, &after] {
+        assert_eq!(
+            store
+                .get_shipment(t.id, s.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .details
+                .recipient,
+            s.details.recipient
+        );
+    }
+
+    // KEK rotation: add a KEK, re-wrap tenant keys, retire the old KEK; everything still opens.
+    let mut provider = bitshipper_store::LocalKeyProvider::load_or_create(&key_file).unwrap();
+    let old_kek = provider.active_kek_id();
+    provider.rotate().unwrap();
+    let store = open(url.clone(), key_file.clone()).await;
+    assert!(
+        store.rewrap_tenant_keys().await.unwrap() >= 3,
+        "search key and two data keys"
+    );
+    provider.retire(&old_kek).unwrap();
+    let store = open(url.clone(), key_file.clone()).await;
+    for s in [&before, &after] {
+        assert_eq!(
+            store
+                .get_shipment(t.id, s.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .details
+                .recipient,
+            s.details.recipient
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+async fn erasing_a_tenant_destroys_its_keys_and_rows(b: TestBackend) {
+    let (store, url) = store(b).await;
+    let gone = store.create_tenant("leaving").await.unwrap();
+    let stays = store.create_tenant("staying").await.unwrap();
+    let key = store
+        .create_api_key(gone.id, "k", &[Scope::Admin], None)
+        .await
+        .unwrap();
+    store
+        .create_shipment(
+            gone.id,
+            shipment_to("1ZGONE", SECRETS_OF_A[0], SECRETS_OF_A[1], SECRETS_OF_A[2]),
+        )
+        .await
+        .unwrap();
+    let kept = store
+        .create_shipment(
+            stays.id,
+            shipment_to("1ZSTAY", "Bea Other", "bea@example.org", "1 Main St"),
+        )
+        .await
+        .unwrap();
+    let report = store.erase_tenant(gone.id).await.unwrap();
+    assert_eq!(report.shipments, 1);
+    assert!(
+        report.keys_destroyed >= 3,
+        "search key, data key, recipient key"
+    );
+    assert!(
+        store
+            .authenticate_api_key(&key.secret)
+            .await
+            .unwrap()
+            .is_none(),
+        "its keys stop working"
+    );
+    let left = store
+        .list_shipments(
+            gone.id,
+            &ShipmentFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(left.is_empty());
+    assert_eq!(
+        store
+            .get_shipment(stays.id, kept.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .details
+            .recipient,
+        kept.details.recipient
+    );
+    let dump = raw_dump(&url).await.unwrap();
+    for secret in SECRETS_OF_A.iter().chain(&["1ZGONE"]) {
+        assert!(!contains_plain_or_hex(&dump, secret), "{secret} survived");
+    }
 }

@@ -30,10 +30,22 @@ impl Application {
         let metrics = bitshipper_api::install_metrics_recorder();
         let store = Store::connect(&settings.database_url)
             .await
-            .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
+            .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?
+            .with_key_provider(
+                settings
+                    .key_provider()
+                    .context("loading the key provider")?,
+            );
         let applied = store.migrate().await.context("applying migrations")?;
         if applied > 0 {
             tracing::info!(applied, dialect = store.dialect(), "migrations applied");
+        }
+        let sealed = store
+            .seal_legacy_personal_data()
+            .await
+            .context("sealing personal data stored before encryption at rest")?;
+        if sealed > 0 {
+            tracing::info!(shipments = sealed, "sealed plaintext personal data");
         }
         let log = EventLog::open(&settings.database_url)
             .await

@@ -56,6 +56,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Erase personal data: one recipient's, or a whole tenant's (see docs/security.md).
+    Erase {
+        #[command(subcommand)]
+        command: EraseCommand,
+    },
+    /// Rotate encryption keys without downtime.
+    Crypto {
+        #[command(subcommand)]
+        command: CryptoCommand,
+    },
     /// Run everything on this machine: server, demo tenants, history and live events.
     Demo(crate::demo::DemoArgs),
     /// Generate simulated shipments and events (history or a live stream).
@@ -68,6 +78,48 @@ pub enum Command {
 pub enum TenantsCommand {
     /// Create a tenant and print its admin API key (shown once).
     Create { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EraseCommand {
+    /// Destroy one recipient's data key and delete their data from every shipment.
+    Recipient {
+        #[arg(long)]
+        tenant: String,
+        /// The recipient's email address.
+        #[arg(
+            long,
+            conflicts_with = "shipment",
+            required_unless_present = "shipment"
+        )]
+        email: Option<String>,
+        /// A shipment id: erase its recipient.
+        #[arg(long)]
+        shipment: Option<String>,
+    },
+    /// Destroy every key of a tenant and delete all of its data. Cannot be undone.
+    Tenant {
+        #[arg(long)]
+        tenant: String,
+        /// Confirms that the tenant's data is to be destroyed.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CryptoCommand {
+    /// Add a new key-encryption key to the key file, re-wrap every tenant key under it, and
+    /// (with --retire-old) drop the previous KEKs. Running servers keep working throughout.
+    RotateKek {
+        #[arg(long)]
+        retire_old: bool,
+    },
+    /// Start a new data key version for a tenant and re-wrap its recipient keys under it.
+    RotateTenantKey {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,7 +198,12 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
 async fn store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database_url)
         .await
-        .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
+        .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?
+        .with_key_provider(
+            settings
+                .key_provider()
+                .context("loading the key provider")?,
+        );
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -288,6 +345,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Erase { command } => return erase(&settings, command).await,
+        Command::Crypto { command } => return crypto(&settings, command).await,
         Command::Audit {
             command: AuditCommand::Verify { tenant },
         } => {
@@ -325,4 +384,100 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::simulate::run(args, settings).await
         }
     }
+}
+
+async fn erase(settings: &Settings, command: EraseCommand) -> anyhow::Result<()> {
+    use bitshipper_store::{AuditRecord, RecipientSelector};
+    let store = store(settings).await?;
+    match command {
+        EraseCommand::Recipient {
+            tenant,
+            email,
+            shipment,
+        } => {
+            let tenant = parse_tenant(&tenant)?;
+            let (who, target) = match (email, shipment) {
+                (Some(e), _) => (
+                    RecipientSelector::Email(e),
+                    "recipient:by_email".to_string(),
+                ),
+                (None, Some(s)) => {
+                    let id: bitshipper_core::ShipmentId = s
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--shipment must be a shipment id"))?;
+                    (RecipientSelector::Shipment(id), format!("shipment:{id}"))
+                }
+                (None, None) => anyhow::bail!("give --email or --shipment"),
+            };
+            let report = store.erase_recipient(tenant, &who).await?;
+            store
+                .audit(tenant, AuditRecord::erasure("cli".into(), target, &report))
+                .await?;
+            println!(
+                "erased: {} shipment(s), {} key(s) destroyed, {} stored response(s) removed",
+                report.shipments, report.keys_destroyed, report.responses_removed
+            );
+        }
+        EraseCommand::Tenant { tenant, yes } => {
+            let tenant = parse_tenant(&tenant)?;
+            if !yes {
+                anyhow::bail!("erasing a tenant destroys all of its data; add --yes to confirm");
+            }
+            if store.get_tenant(tenant).await?.is_none() {
+                anyhow::bail!("no tenant {tenant}");
+            }
+            let report = store.erase_tenant(tenant).await?;
+            store
+                .audit(
+                    tenant,
+                    AuditRecord::erasure("cli".into(), format!("tenant:{tenant}"), &report),
+                )
+                .await?;
+            println!(
+                "tenant {tenant} erased: {} shipment(s) deleted, {} key(s) destroyed",
+                report.shipments, report.keys_destroyed
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn crypto(settings: &Settings, command: CryptoCommand) -> anyhow::Result<()> {
+    match command {
+        CryptoCommand::RotateKek { retire_old } => {
+            if settings.security.kek.is_some() {
+                anyhow::bail!(
+                    "the KEK comes from security.kek (an environment secret); rotate it by adding the new secret as a key file entry, or use a key file"
+                );
+            }
+            let path = settings.key_file_path();
+            let mut provider = bitshipper_store::LocalKeyProvider::load_or_create(&path)?;
+            let old = provider.kek_ids();
+            let new = provider.rotate()?;
+            let store = Store::connect(&settings.database_url)
+                .await?
+                .with_key_provider(std::sync::Arc::new(
+                    bitshipper_store::LocalKeyProvider::load_or_create(&path)?,
+                ));
+            store.migrate().await?;
+            let n = store.rewrap_tenant_keys().await?;
+            println!("new KEK {new}; {n} tenant key(s) re-wrapped");
+            if retire_old {
+                for id in old {
+                    provider.retire(&id)?;
+                }
+                println!("older KEKs retired; restart servers so they load the new key file");
+            }
+        }
+        CryptoCommand::RotateTenantKey { tenant } => {
+            let tenant = parse_tenant(&tenant)?;
+            let store = store(settings).await?;
+            let r = store.rotate_tenant_key(tenant).await?;
+            println!(
+                "new data key for tenant {tenant}; {} recipient key(s) re-wrapped",
+                r.recipient_keys_rewrapped
+            );
+        }
+    }
+    Ok(())
 }

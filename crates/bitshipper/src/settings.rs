@@ -18,6 +18,18 @@ pub struct Settings {
     pub log: LogSettings,
     pub limits: LimitSettings,
     pub pipeline: PipelineSettings,
+    pub security: SecuritySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// The key-encryption key file (JSON, mode 0600), created on first start when missing.
+    /// Default: `keys/kek.json` beside the SQLite database, or `data/keys/kek.json`.
+    pub key_file: Option<String>,
+    /// A KEK given as a secret instead of a file: base64 of 32 bytes, optionally `id:base64`
+    /// (`BITSHIPPER_SECURITY__KEK`). Takes precedence over `key_file`.
+    pub kek: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -96,6 +108,7 @@ impl Default for Settings {
                 processor_batch_size: 2_000,
                 max_lag: 500_000,
             },
+            security: SecuritySettings::default(),
         }
     }
 }
@@ -109,6 +122,36 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// Where the local KEK file lives when none is configured.
+    pub fn key_file_path(&self) -> std::path::PathBuf {
+        if let Some(path) = &self.security.key_file {
+            return path.into();
+        }
+        let db_dir = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .map(|p| p.split('?').next().unwrap_or(p))
+            .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+            .filter(|d| !d.as_os_str().is_empty());
+        db_dir
+            .unwrap_or_else(|| Path::new("data").to_path_buf())
+            .join("keys")
+            .join("kek.json")
+    }
+
+    /// The key provider these settings name: the environment secret, else the key file.
+    pub fn key_provider(
+        &self,
+    ) -> Result<std::sync::Arc<dyn bitshipper_store::KeyProvider>, bitshipper_store::StoreError>
+    {
+        use bitshipper_store::LocalKeyProvider;
+        Ok(match &self.security.kek {
+            Some(secret) => std::sync::Arc::new(LocalKeyProvider::from_secret(secret)?),
+            None => std::sync::Arc::new(LocalKeyProvider::load_or_create(&self.key_file_path())?),
+        })
+    }
+
     /// Defaults, then `config` (or `./bitshipper.toml` when present), then the environment.
     pub fn load(config: Option<&Path>) -> Result<Self, SettingsError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));

@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource.
 
 pub mod audit;
+pub mod erasures;
 pub mod events;
 pub mod keys;
 pub mod ops;

@@ -101,6 +101,10 @@ pub struct ListQuery {
     #[param(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
     pub carrier: Option<String>,
     pub reference: Option<String>,
+    /// Shipments to this recipient email (matched through a keyed hash; emails are not stored
+    /// in plaintext).
+    #[param(max_length = 254)]
+    pub recipient_email: Option<String>,
     /// Created at or after this RFC 3339 time (with offset).
     #[param(value_type = Option<String>, format = DateTime)]
     pub created_from: Option<String>,
@@ -127,6 +131,7 @@ pub async fn list_shipments(
         "status",
         "carrier",
         "reference",
+        "recipient_email",
         "created_from",
         "created_to",
         "cursor",
@@ -154,6 +159,13 @@ pub async fn list_shipments(
             .ok();
     }
     filter.reference = q.get("reference").cloned();
+    if let Some(e) = q.get("recipient_email") {
+        if e.trim().is_empty() || e.chars().count() > 254 {
+            errors.push("recipient_email", "must be 1 to 254 characters");
+        } else {
+            filter.recipient_email = Some(e.clone());
+        }
+    }
     for (name, slot) in [
         ("created_from", &mut filter.created_from),
         ("created_to", &mut filter.created_to),

@@ -95,6 +95,10 @@ async fn key_changes_are_audited_and_verifiable(b: TestBackend) {
         std::process::Command::new(env!("CARGO_BIN_EXE_bitshipper"))
             .args(args)
             .args(["--database-url", &app.database_url])
+            .env(
+                "BITSHIPPER_SECURITY__KEY_FILE",
+                bitshipper_store::testing::key_file_for(&app.database_url),
+            )
             .output()
             .unwrap()
     };

@@ -24,6 +24,10 @@ async fn start_server(url: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bitshipper"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url])
         .env("BITSHIPPER_LOG__LEVEL", "warn")
+        .env(
+            "BITSHIPPER_SECURITY__KEY_FILE",
+            bitshipper_store::testing::key_file_for(url),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -57,6 +57,11 @@ pub async fn spawn_on(database_url: &str, configure: impl FnOnce(&mut Settings))
         database_url: database_url.to_string(),
         ..Settings::default()
     };
+    settings.security.key_file = Some(
+        bitshipper_store::testing::key_file_for(database_url)
+            .display()
+            .to_string(),
+    );
     configure(&mut settings);
     let app = Application::build(settings)
         .await
@@ -154,6 +159,13 @@ impl TestApp {
                         "reference":"PO-1001","metadata":{"warehouse":"east"}}),
             )
             .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.expect("json")
+    }
+
+    /// Creates a shipment from a whole body; panics unless 201.
+    pub async fn create_shipment_with(&self, key: &str, body: &Value) -> Value {
+        let r = self.post("/v1/shipments", key, body).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         r.json().await.expect("json")
     }

@@ -13,4 +13,5 @@ mod isolation;
 mod keys;
 mod limits;
 mod ops;
+mod personal;
 mod shipments;
