@@ -3,6 +3,7 @@
 //! browsable API page. A thin adapter over the store and the pipeline.
 
 pub mod auth;
+pub mod credentials;
 pub mod extract;
 pub mod idempotency;
 pub mod json;
@@ -16,7 +17,7 @@ pub mod views;
 
 pub use observe::install_metrics_recorder;
 pub use problem::ApiError;
-pub use state::{AppState, Limits};
+pub use state::{AppState, Limits, SessionPolicy};
 
 use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
@@ -42,7 +43,7 @@ pub fn ops_router(state: AppState) -> Router {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    use routes::{audit, erasures, events, keys, shipments};
+    use routes::{account, audit, erasures, events, keys, shipments, users};
     let v1 = Router::new()
         .route("/v1/events", post(events::ingest_events))
         .route(
@@ -66,6 +67,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/audit", get(audit::list_audit))
         .route("/v1/erasures", post(erasures::erase_recipient))
+        .route("/v1/auth/logout", post(account::logout))
+        .route("/v1/auth/session", get(account::current_session))
+        .route("/v1/auth/password", post(account::change_password))
+        .route("/v1/auth/totp", post(account::start_totp))
+        .route("/v1/auth/totp/confirm", post(account::confirm_totp))
+        .route("/v1/users", get(users::list_users))
+        .route("/v1/users/invitations", post(users::invite_user))
+        .route("/v1/users/{id}", axum::routing::patch(users::update_user))
+        .route(
+            "/v1/tenant/security",
+            axum::routing::put(users::set_security_settings),
+        )
         // Layers run outside-in: authenticate first, then idempotency (which needs the tenant).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -76,8 +89,14 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ));
 
+    // Routes whose credential is in the body: no key or session yet.
+    let public = Router::new()
+        .route("/v1/auth/login", post(account::login))
+        .route("/v1/invitations/accept", post(users::accept_invitation));
+
     ops_routes()
         .merge(openapi::routes())
+        .merge(public)
         .merge(v1)
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)

@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document (`/openapi.json`) and the browsable API page (`/docs`).
 
-use crate::routes::{audit, erasures, events, keys, shipments};
+use crate::auth::{Access, ROUTE_ACCESS};
+use crate::routes::{account, audit, erasures, events, keys, shipments, users};
 use crate::state::AppState;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -24,12 +25,18 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         keys::create_key, keys::list_keys, keys::get_key, keys::revoke_key,
         audit::list_audit,
         erasures::erase_recipient,
+        account::login, account::logout, account::current_session, account::change_password,
+        account::start_totp, account::confirm_totp,
+        users::list_users, users::invite_user, users::update_user, users::accept_invitation,
+        users::set_security_settings,
     ),
-    modifiers(&BearerAuth, &ProblemResponses),
+    modifiers(&BearerAuth, &ProblemResponses, &RequiredAccess),
     tags(
         (name = "events", description = "Ingest carrier tracking events"),
         (name = "shipments", description = "Shipments and their timelines"),
         (name = "api-keys", description = "Manage API keys (admin scope)"),
+        (name = "auth", description = "Sign in with email and password (and a second factor); the session cookie then authenticates, with `X-CSRF-Token` on writes"),
+        (name = "users", description = "People in the tenant, their roles and invitations"),
         (name = "erasures", description = "Erase a recipient's personal data (admin scope)"),
         (name = "audit", description = "The tenant's append-only, hash-chained audit log (admin scope)"),
     )
@@ -50,6 +57,64 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    crate::credentials::SESSION_COOKIE,
+                    "Session cookie from POST /v1/auth/login; writes also need the X-CSRF-Token header",
+                ),
+            )),
+        );
+    }
+}
+
+/// Writes each operation's requirement into the document: `x-required-scope` (for API keys),
+/// `x-minimum-role` (for people), and a sentence in the description. The API tests walk these
+/// and check every route refuses the roles below it.
+struct RequiredAccess;
+
+impl Modify for RequiredAccess {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::extensions::ExtensionsBuilder;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("get", item.get.as_mut()),
+                ("post", item.post.as_mut()),
+                ("put", item.put.as_mut()),
+                ("patch", item.patch.as_mut()),
+                ("delete", item.delete.as_mut()),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op else { continue };
+                let access = ROUTE_ACCESS
+                    .iter()
+                    .find(|(m, p, _)| *m == method && p == path)
+                    .map(|(_, _, a)| *a);
+                let (scope, role, sentence) = match access {
+                    None => ("none".to_string(), "none".to_string(), "Public: no credentials.".to_string()),
+                    Some(Access::Scope(s)) => (
+                        s.as_str().to_string(),
+                        Access::Scope(s).minimum_role().as_str().to_string(),
+                        format!("Requires an API key with scope `{s}` (or `admin`), or a user with role `{}` or above.", Access::Scope(s).minimum_role()),
+                    ),
+                    Some(Access::Owner) => ("none".into(), "owner".into(), "Requires a signed-in user with role `owner`; API keys cannot.".into()),
+                    Some(Access::User) => ("none".into(), "viewer".into(), "Requires a signed-in user (any role); API keys cannot.".into()),
+                };
+                let extensions = ExtensionsBuilder::new()
+                    .add("x-required-scope", scope)
+                    .add("x-minimum-role", role)
+                    .build();
+                match op.extensions.as_mut() {
+                    Some(e) => e.merge(extensions),
+                    None => op.extensions = Some(extensions),
+                }
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{sentence}"),
+                    _ => sentence,
+                });
+            }
+        }
     }
 }
 
@@ -98,8 +163,8 @@ impl Modify for ProblemResponses {
                         "400",
                         "Malformed request (JSON syntax, query string, headers)",
                     ),
-                    ("401", "No valid API key"),
-                    ("403", "The key lacks the scope this operation needs"),
+                    ("401", "No valid API key or session"),
+                    ("403", "The caller lacks the scope or role this operation needs, or a cookie-authenticated write lacks its CSRF token"),
                     ("404", "No such resource in this tenant"),
                     ("422", "Invalid fields; `errors` names each one"),
                     ("429", "Rate limit reached (per key, or failed authentications per address); see Retry-After"),

@@ -25,10 +25,18 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     BadRequest(String),
-    #[error("a valid API key is required: send Authorization: Bearer bsk_live_...")]
+    #[error("authentication is required: send Authorization: Bearer bsk_live_..., or sign in for a session cookie")]
     Unauthorized,
-    #[error("this API key lacks the '{needed}' scope")]
+    #[error("this caller lacks the '{needed}' permission")]
     Forbidden { needed: &'static str },
+    #[error("a cookie-authenticated write must send the X-CSRF-Token header given at login")]
+    CsrfRejected,
+    #[error(
+        "this tenant requires a second factor: set one up under /v1/auth/totp, then sign in again"
+    )]
+    MfaRequired,
+    #[error("the email or password is wrong, or the account is locked or disabled")]
+    LoginFailed,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("this method is not allowed on this route")]
@@ -83,6 +91,13 @@ impl ApiError {
             BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
             Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF token missing or wrong"),
+            MfaRequired => (
+                StatusCode::FORBIDDEN,
+                "second-factor-required",
+                "Second factor required",
+            ),
+            LoginFailed => (StatusCode::UNAUTHORIZED, "login-failed", "Login failed"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,

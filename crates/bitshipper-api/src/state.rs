@@ -27,6 +27,33 @@ impl Default for Limits {
     }
 }
 
+/// Session and login rules for people (API keys have their own limits).
+#[derive(Debug, Clone)]
+pub struct SessionPolicy {
+    /// A session unused this long ends.
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after login, used or not.
+    pub absolute_timeout_secs: i64,
+    /// Failed logins in a row before the account locks.
+    pub lockout_after_failures: i32,
+    /// How long a locked account stays locked.
+    pub lockout_secs: i64,
+    /// How long an invitation link works.
+    pub invitation_ttl_secs: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 3600,
+            lockout_after_failures: 5,
+            lockout_secs: 15 * 60,
+            invitation_ttl_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
@@ -37,4 +64,5 @@ pub struct AppState {
     pub limits: Limits,
     pub keys: Arc<crate::auth::KeyCache>,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
+    pub sessions: SessionPolicy,
 }

@@ -55,6 +55,10 @@ uuid_id!(
     /// An API key's public id (not the secret).
     ApiKeyId
 );
+uuid_id!(
+    /// A dashboard user within a tenant.
+    UserId
+);
 
 /// Identity of a tracking event: hex SHA-256 of the provider's event id, or of the event's
 /// defining fields when the provider gives none. Equal keys mean the same real-world event.

@@ -69,6 +69,85 @@ impl FromStr for Scope {
     }
 }
 
+/// A dashboard user's role in their tenant. Each role grants a fixed set of scopes, so users and
+/// API keys pass through the same checks; `owner` alone may change tenant-wide security settings.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads shipments and timelines.
+    Viewer,
+    /// Reads everything a viewer does, and analytics and exports.
+    Analyst,
+    /// Manages shipments, API keys, users (not owners), erasures; reads the audit log.
+    Admin,
+    /// Everything, including tenant security settings and other owners.
+    Owner,
+}
+
+impl Role {
+    pub const ALL: &'static [Role] = &[Role::Viewer, Role::Analyst, Role::Admin, Role::Owner];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    /// The scopes this role acts with.
+    pub fn scopes(&self) -> &'static [Scope] {
+        match self {
+            Role::Viewer | Role::Analyst => &[Scope::Read],
+            Role::Admin | Role::Owner => &[Scope::Admin],
+        }
+    }
+
+    /// The least role whose scopes satisfy `scope`.
+    pub fn least_for(scope: Scope) -> Role {
+        Role::ALL
+            .iter()
+            .copied()
+            .find(|r| scope.is_satisfied_by(r.scopes()))
+            .unwrap_or(Role::Owner)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "unknown role '{}'; expected viewer, analyst, admin or owner",
+                    s.chars().take(32).collect::<String>()
+                )
+            })
+    }
+}
+
 /// Parses a comma-separated scope list such as `read,write`.
 pub fn parse_scopes(text: &str) -> Result<Vec<Scope>, String> {
     let mut scopes = text

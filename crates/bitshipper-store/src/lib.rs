@@ -14,6 +14,7 @@ pub mod processing;
 pub mod shipments;
 pub mod tenants;
 pub mod testing;
+pub mod users;
 pub mod vault;
 
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
@@ -26,6 +27,7 @@ pub use personal::{ErasureReport, RecipientSelector, RotationReport};
 pub use processing::ApplyOutcome;
 pub use shipments::{Shipment, ShipmentFilter, StoredEvent};
 pub use tenants::Tenant;
+pub use users::{Invitation, NewSession, SessionAuth, User, UserCredentials};
 pub use vault::{DataKey, KeyProvider, LocalKeyProvider, WrappedKey};
 
 /// Runs the same code against whichever pool the backend holds. Query text is shared: both

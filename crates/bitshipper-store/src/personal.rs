@@ -360,6 +360,47 @@ impl Store {
         Ok(personal.recipient)
     }
 
+    /// Seals bytes under the tenant's current data key, as text (`sealed:v<version>:<base64>`).
+    pub(crate) async fn seal_for_tenant(
+        &self,
+        tenant: TenantId,
+        context: &[u8],
+        plain: &[u8],
+    ) -> Result<String, StoreError> {
+        use base64::Engine;
+        let (version, tenant_key) = self.current_data_key(tenant.0).await?;
+        let sealed = tenant_key.seal(context, plain);
+        Ok(format!(
+            "sealed:v{version}:{}",
+            base64::engine::general_purpose::STANDARD.encode(sealed)
+        ))
+    }
+
+    /// Opens what `seal_for_tenant` made.
+    pub(crate) async fn open_for_tenant(
+        &self,
+        tenant: TenantId,
+        context: &[u8],
+        stored: &str,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        use base64::Engine;
+        let rest = stored
+            .strip_prefix("sealed:v")
+            .ok_or_else(|| StoreError::corrupt("sealed value has no version"))?;
+        let (version, b64) = rest
+            .split_once(':')
+            .ok_or_else(|| StoreError::corrupt("sealed value has no key version"))?;
+        let version: i32 = version.parse().map_err(StoreError::corrupt)?;
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(StoreError::corrupt)?;
+        let tenant_key = self
+            .tenant_key(tenant.0, version)
+            .await?
+            .ok_or_else(|| StoreError::Crypto("the key of a sealed value is gone".into()))?;
+        tenant_key.open(context, &sealed)
+    }
+
     /// Seals a stored API response (it may echo personal data) under the tenant's data key.
     pub(crate) async fn seal_response(
         &self,
@@ -367,13 +408,8 @@ impl Store {
         key: &str,
         body: &str,
     ) -> Result<String, StoreError> {
-        use base64::Engine;
-        let (version, tenant_key) = self.current_data_key(tenant.0).await?;
-        let sealed = tenant_key.seal(&response_context(tenant, key), body.as_bytes());
-        Ok(format!(
-            "sealed:v{version}:{}",
-            base64::engine::general_purpose::STANDARD.encode(sealed)
-        ))
+        self.seal_for_tenant(tenant, &response_context(tenant, key), body.as_bytes())
+            .await
     }
 
     pub(crate) async fn open_response(
@@ -382,22 +418,12 @@ impl Store {
         key: &str,
         stored: &str,
     ) -> Result<String, StoreError> {
-        use base64::Engine;
-        let Some(rest) = stored.strip_prefix("sealed:v") else {
+        if !stored.starts_with("sealed:v") {
             return Ok(stored.to_string());
-        };
-        let (version, b64) = rest
-            .split_once(':')
-            .ok_or_else(|| StoreError::corrupt("stored response has no key version"))?;
-        let version: i32 = version.parse().map_err(StoreError::corrupt)?;
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(StoreError::corrupt)?;
-        let tenant_key = self
-            .tenant_key(tenant.0, version)
-            .await?
-            .ok_or_else(|| StoreError::Crypto("the key of a stored response is gone".into()))?;
-        let plain = tenant_key.open(&response_context(tenant, key), &sealed)?;
+        }
+        let plain = self
+            .open_for_tenant(tenant, &response_context(tenant, key), stored)
+            .await?;
         String::from_utf8(plain.to_vec()).map_err(StoreError::corrupt)
     }
 

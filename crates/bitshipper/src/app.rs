@@ -79,6 +79,7 @@ impl Application {
             keys: Arc::new(bitshipper_api::auth::KeyCache::new(
                 std::time::Duration::from_secs(settings.limits.key_cache_seconds),
             )),
+            sessions: bitshipper_api::SessionPolicy::default(),
             rate_limits: Arc::new(bitshipper_api::ratelimit::RateLimits::new(
                 bitshipper_api::ratelimit::RateLimitSettings {
                     per_key_per_second: settings.limits.requests_per_second_per_key,

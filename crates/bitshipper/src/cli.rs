@@ -56,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Manage dashboard users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Erase personal data: one recipient's, or a whole tenant's (see docs/security.md).
     Erase {
         #[command(subcommand)]
@@ -78,6 +83,21 @@ pub enum Command {
 pub enum TenantsCommand {
     /// Create a tenant and print its admin API key (shown once).
     Create { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user (the first owner of a tenant, typically). The password is read from
+    /// BITSHIPPER_USER_PASSWORD, or generated and printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// viewer, analyst, admin or owner.
+        #[arg(long, default_value = "owner")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -345,6 +365,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Users {
+            command:
+                UsersCommand::Create {
+                    tenant,
+                    email,
+                    role,
+                },
+        } => {
+            let tenant = parse_tenant(&tenant)?;
+            let role: bitshipper_core::Role =
+                role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let (password, generated) = match std::env::var("BITSHIPPER_USER_PASSWORD") {
+                Ok(p) => (p, false),
+                Err(_) => (bitshipper_api::credentials::random_token(), true),
+            };
+            bitshipper_api::credentials::check_password_policy("password", &password, &[&email])
+                .map_err(|e| anyhow::anyhow!("{e}: {}", e.to_problem().detail))?;
+            let store = store(&settings).await?;
+            if store.get_tenant(tenant).await?.is_none() {
+                anyhow::bail!("no tenant {tenant}");
+            }
+            let hash = bitshipper_api::credentials::hash_password(password.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = store.create_user(tenant, &email, role, &hash).await?;
+            store
+                .audit(
+                    tenant,
+                    bitshipper_store::AuditRecord {
+                        actor: "cli".into(),
+                        action: "user.created".into(),
+                        target: format!("user:{}", user.id),
+                        details: serde_json::json!({ "role": role }),
+                    },
+                )
+                .await?;
+            println!("user {} ({}) created with role {role}", user.id, user.email);
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(())
+        }
         Command::Erase { command } => return erase(&settings, command).await,
         Command::Crypto { command } => return crypto(&settings, command).await,
         Command::Audit {

@@ -84,7 +84,7 @@ pub async fn erase_recipient(
         .store
         .audit(
             auth.tenant,
-            AuditRecord::erasure(format!("api_key:{}", auth.key_id), target, &report),
+            AuditRecord::erasure(auth.actor.clone(), target, &report),
         )
         .await?;
     Ok(Json(report.into()))

@@ -58,7 +58,7 @@ pub async fn create_key(
         .store
         .audit(
             auth.tenant,
-            AuditRecord::api_key_created(format!("api_key:{}", auth.key_id), &created.key),
+            AuditRecord::api_key_created(auth.actor.clone(), &created.key),
         )
         .await?;
     Ok((
@@ -114,7 +114,7 @@ pub async fn revoke_key(
             .store
             .audit(
                 auth.tenant,
-                AuditRecord::api_key_revoked(format!("api_key:{}", auth.key_id), id),
+                AuditRecord::api_key_revoked(auth.actor.clone(), id),
             )
             .await?;
     }

@@ -1,11 +1,13 @@
 //! HTTP handlers, one module per resource.
 
+pub mod account;
 pub mod audit;
 pub mod erasures;
 pub mod events;
 pub mod keys;
 pub mod ops;
 pub mod shipments;
+pub mod users;
 
 use crate::problem::ApiError;
 use std::str::FromStr;

@@ -11,7 +11,7 @@ on_both!(foreign_ids_are_not_found_on_every_route);
 
 async fn foreign_ids_are_not_found_on_every_route(b: TestBackend) {
     let app = spawn_app(b).await;
-    let (_, b_admin) = app.other_tenant().await;
+    let (b_tenant, b_admin) = app.other_tenant().await;
     let b_shipment = app.create_shipment(&b_admin, "1ZTENANTB").await;
     app.post_events(
         &b_admin,
@@ -32,6 +32,17 @@ async fn foreign_ids_are_not_found_on_every_route(b: TestBackend) {
         .unwrap();
     let b_shipment_id = b_shipment["id"].as_str().unwrap();
     let b_key_id = b_key["id"].as_str().unwrap();
+    let b_user = app
+        .store
+        .create_user(
+            b_tenant,
+            "someone@tenant-b.example",
+            bitshipper_core::Role::Viewer,
+            "x",
+        )
+        .await
+        .unwrap();
+    let b_user_id = b_user.id.to_string();
 
     let spec: Value = app
         .client
@@ -49,6 +60,8 @@ async fn foreign_ids_are_not_found_on_every_route(b: TestBackend) {
         }
         let id = if path.starts_with("/v1/api-keys") {
             b_key_id
+        } else if path.starts_with("/v1/users") {
+            b_user_id.as_str()
         } else {
             b_shipment_id
         };

@@ -14,4 +14,5 @@ mod keys;
 mod limits;
 mod ops;
 mod personal;
+mod sessions;
 mod shipments;
