@@ -105,15 +105,23 @@ pub fn new_totp_secret() -> zeroize::Zeroizing<Vec<u8>> {
     bytes
 }
 
-/// Whether `code` is the current code (or one step either side) for `secret`.
-pub fn totp_matches(secret: &[u8], code: &str) -> Result<bool, ApiError> {
+/// The 30-second step whose code `code` is, if it is the current one or one step either side
+/// of it; the caller spends the step so the code cannot be used again.
+pub fn totp_step(secret: &[u8], code: &str) -> Result<Option<i64>, ApiError> {
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(false);
+        return Ok(None);
     }
-    totp(secret)?
-        .check_current(code)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    let generator = totp(secret)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .as_secs();
+    let current = now / 30;
+    Ok([current.saturating_sub(1), current, current + 1]
+        .into_iter()
+        .find(|step| secrets_equal(&generator.generate(step * 30), code))
+        .and_then(|step| i64::try_from(step).ok()))
 }
 
 /// `Set-Cookie` for a new session: HttpOnly, Secure, SameSite=Lax, for the whole site.
@@ -171,8 +179,8 @@ mod tests {
         assert_eq!(t.generate(1_111_111_109), "081804");
         let secret = new_totp_secret();
         let now = totp(&secret).unwrap().generate_current().unwrap();
-        assert!(totp_matches(&secret, &now).unwrap());
-        assert!(!totp_matches(&secret, "abcdef").unwrap());
+        assert!(totp_step(&secret, &now).unwrap().is_some());
+        assert_eq!(totp_step(&secret, "abcdef").unwrap(), None);
     }
 
     #[tokio::test]

@@ -283,6 +283,26 @@ impl Store {
         Ok(())
     }
 
+    /// Spends a TOTP time step: true only if no code of this step or a later one was accepted
+    /// before (RFC 6238 §5.2: a code must not be accepted twice).
+    pub async fn use_totp_step(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        step: i64,
+    ) -> Result<bool, StoreError> {
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query("UPDATE users SET totp_last_step = $3 WHERE tenant_id = $1 AND id = $2 AND (totp_last_step IS NULL OR totp_last_step < $3)")
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(step)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     pub async fn enable_totp(&self, tenant: TenantId, id: UserId) -> Result<(), StoreError> {
         on_pool!(&self.db, pool => {
             sqlx::query("UPDATE users SET totp_enabled = $3 WHERE tenant_id = $1 AND id = $2 AND totp_sealed IS NOT NULL")

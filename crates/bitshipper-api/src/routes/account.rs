@@ -5,7 +5,7 @@
 use crate::auth::{refusal, Auth, Principal, SignedInUser};
 use crate::credentials::{
     check_password_policy, cleared_session_cookie, hash_password, new_totp_secret, random_token,
-    session_cookie, totp_matches, verify_password,
+    session_cookie, totp_step, verify_password,
 };
 use crate::json::ApiJson;
 use crate::problem::{ApiError, Problem};
@@ -106,7 +106,15 @@ pub async fn login(
                     .store
                     .totp_secret(user.tenant_id, user.id, sealed)
                     .await?;
-                second_factor_ok = totp_matches(&secret, code)?;
+                second_factor_ok = match totp_step(&secret, code)? {
+                    Some(step) => {
+                        state
+                            .store
+                            .use_totp_step(user.tenant_id, user.id, step)
+                            .await?
+                    }
+                    None => false,
+                };
             }
             (Some(_), None) => second_factor_ok = false,
         }
@@ -373,10 +381,19 @@ pub async fn confirm_totp(
         .store
         .totp_secret(auth.tenant, user_id, &sealed)
         .await?;
-    if !totp_matches(&secret, &body.code)? {
+    let spent = match totp_step(&secret, &body.code)? {
+        Some(step) => {
+            state
+                .store
+                .use_totp_step(auth.tenant, user_id, step)
+                .await?
+        }
+        None => false,
+    };
+    if !spent {
         return Err(ApiError::field(
             "code",
-            "does not match; check the device's clock",
+            "does not match (or was already used); check the device's clock",
         ));
     }
     state.store.enable_totp(auth.tenant, user_id).await?;

@@ -8,6 +8,8 @@ CREATE TABLE users (
     password_hash        TEXT NOT NULL,
     -- TOTP secret sealed under the tenant data key; enabled once a code confirmed it.
     totp_sealed          TEXT,
+    -- The last 30-second step whose code was accepted: each code works once.
+    totp_last_step       BIGINT,
     totp_enabled         BOOLEAN NOT NULL,
     failed_logins        INTEGER NOT NULL,
     locked_until         TIMESTAMPTZ,

@@ -227,14 +227,22 @@ async fn sessions_read_need_csrf_to_write_and_roles_gate_every_route(b: TestBack
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
-fn current_code(base32_secret: &str) -> String {
+/// The code of the step `steps_ahead` steps from now.
+fn code_at(base32_secret: &str, steps_ahead: u64) -> String {
     let secret = totp_rs::Secret::Encoded(base32_secret.to_string())
         .to_bytes()
         .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret)
         .unwrap()
-        .generate_current()
-        .unwrap()
+        .generate(now + 30 * steps_ahead)
+}
+
+fn current_code(base32_secret: &str) -> String {
+    code_at(base32_secret, 0)
 }
 
 async fn invitations_lockout_disabling_and_second_factor(b: TestBackend) {
@@ -374,13 +382,23 @@ async fn invitations_lockout_disabling_and_second_factor(b: TestBackend) {
     .await;
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(p["errors"][0]["field"], "totp_code");
+    // The code that confirmed the setup is spent; the next step's code works (one step of skew).
+    let confirmed_with = current_code(&secret);
     let r = login_raw(
         &app,
-        json!({"email":"owner@acme.example","password":PASSWORD,"totp_code":"123456"}),
+        json!({"email":"owner@acme.example","password":PASSWORD,"totp_code": confirmed_with}),
     )
     .await;
-    assert!(r.status() == StatusCode::UNAUTHORIZED || current_code(&secret) == "123456");
-    let r = login_raw(&app, json!({"email":"owner@acme.example","password":PASSWORD,"totp_code": current_code(&secret)})).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "a code is accepted once"
+    );
+    let r = login_raw(
+        &app,
+        json!({"email":"owner@acme.example","password":PASSWORD,"totp_code": code_at(&secret, 1)}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // The owner requires a second factor for everyone: a user without one can only set it up.
