@@ -2,7 +2,7 @@
 //! so any later edit of an entry, or a removed one, shows when the chain is verified.
 
 use crate::tenants::now;
-use crate::{on_pool, Store, StoreError};
+use crate::{on_all_tenants, on_tenant, Store, StoreError};
 use bitshipper_core::TenantId;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
@@ -112,7 +112,7 @@ impl Store {
         let details = record.details.to_string();
         for _ in 0..8 {
             let at = now();
-            let last: Option<(i64, String)> = on_pool!(&self.db, pool => {
+            let last: Option<(i64, String)> = on_tenant!(self, tenant, pool => {
                 sqlx::query_as("SELECT seq, hash FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1")
                     .bind(tenant.0)
                     .fetch_optional(pool)
@@ -133,7 +133,7 @@ impl Store {
                 hash: String::new(),
             };
             entry.hash = entry_hash(tenant, &entry);
-            let result = on_pool!(&self.db, pool => {
+            let result = on_tenant!(self, tenant, pool => {
                 sqlx::query(
                     "INSERT INTO audit_log (tenant_id, seq, at, actor, action, target, details, prev_hash, hash)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -160,7 +160,7 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows: Vec<AuditEntry> = on_pool!(&self.db, pool => {
+        let rows: Vec<AuditEntry> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(
                 "SELECT seq, at, actor, action, target, details, prev_hash, hash FROM audit_log
                  WHERE tenant_id = $1 AND ($2 IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
@@ -176,7 +176,7 @@ impl Store {
 
     /// Recomputes every hash of the tenant's chain and checks each link.
     pub async fn verify_audit_chain(&self, tenant: TenantId) -> Result<ChainCheck, StoreError> {
-        let rows: Vec<AuditEntry> = on_pool!(&self.db, pool => {
+        let rows: Vec<AuditEntry> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(
                 "SELECT seq, at, actor, action, target, details, prev_hash, hash FROM audit_log
                  WHERE tenant_id = $1 ORDER BY seq",
@@ -219,7 +219,7 @@ impl Store {
 
     /// Every tenant that has audit entries (for `bitshipper audit verify` over all tenants).
     pub async fn audited_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
-        let ids: Vec<Uuid> = on_pool!(&self.db, pool => {
+        let ids: Vec<Uuid> = on_all_tenants!(self, pool => {
             sqlx::query_scalar("SELECT DISTINCT tenant_id FROM audit_log").fetch_all(pool).await?
         });
         Ok(ids.into_iter().map(TenantId).collect())

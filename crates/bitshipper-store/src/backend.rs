@@ -25,10 +25,14 @@ impl Backend {
 
     /// Opens a pool for `url`. `durable` asks SQLite to fsync every commit (used by the event
     /// log, whose commit is the acknowledgement); state tables can rely on the log for replay.
+    /// On PostgreSQL, `as_app_role` makes every connection `SET ROLE bitshipper_app` so that
+    /// row-level security applies (the state store); the event log, which holds no
+    /// tenant-scoped rows and creates its own table, connects as the URL's user.
     pub async fn connect(
         url: &str,
         durable: bool,
         max_connections: u32,
+        as_app_role: bool,
     ) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?;
@@ -64,8 +68,23 @@ impl Backend {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
-                .await?;
+                // Queries run as a role without ownership, so row-level security applies
+                // (until migration 0005 has made the role, the connection keeps its own).
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        use sqlx::Executor;
+                        if !as_app_role {
+                            return Ok(());
+                        }
+                        conn.execute(
+                            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bitshipper_app') THEN SET ROLE bitshipper_app; END IF; END $$",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                // Lazy: the first connection opens after migrations have made the role.
+                .connect_lazy_with(opts);
             Ok(Backend::Postgres(pool))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_string()))
@@ -84,6 +103,8 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: Backend,
+    /// Where migrations connect: as the URL's own user, which owns the schema.
+    pub(crate) url: String,
     pub(crate) vault: Option<std::sync::Arc<crate::personal::Vault>>,
 }
 
@@ -92,7 +113,8 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let max = if url.starts_with("sqlite:") { 4 } else { 16 };
         Ok(Self {
-            db: Backend::connect(url, false, max).await?,
+            db: Backend::connect(url, false, max, true).await?,
+            url: url.to_string(),
             vault: None,
         })
     }
@@ -106,11 +128,21 @@ impl Store {
                 m.run(pool).await?;
                 Ok(applied(&self.db).await.saturating_sub(before))
             }
-            Backend::Postgres(pool) => {
+            Backend::Postgres(_) => {
+                // Not through the pool: its connections act as bitshipper_app, which owns
+                // nothing. Migrations run as the URL's user.
+                use sqlx::Connection;
                 let m = sqlx::migrate!("./migrations/postgres");
-                let before = applied(&self.db).await;
-                m.run(pool).await?;
-                Ok(applied(&self.db).await.saturating_sub(before))
+                let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                let count = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+                let before: i64 = sqlx::query_scalar(count)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap_or(0);
+                m.run(&mut conn).await?;
+                let after: i64 = sqlx::query_scalar(count).fetch_one(&mut conn).await?;
+                conn.close().await?;
+                Ok(usize::try_from(after - before).unwrap_or(0))
             }
         }
     }
@@ -166,6 +198,29 @@ pub fn sibling_log_url(sqlite_url: &str) -> String {
         url.push_str(q);
     }
     url
+}
+
+/// A PostgreSQL transaction scoped for row-level security: to one tenant, or (with `None`) to
+/// every tenant, for the paths that must look across them.
+pub(crate) async fn scoped_tx(
+    pool: &sqlx::PgPool,
+    tenant: Option<bitshipper_core::TenantId>,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    match tenant {
+        Some(t) => {
+            sqlx::query("SELECT set_config('bitshipper.tenant_id', $1, true)")
+                .bind(t.0.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        None => {
+            sqlx::query("SELECT set_config('bitshipper.all_tenants', 'on', true)")
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(tx)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! idempotency-key draft, Stripe semantics), scoped to the tenant.
 
 use crate::tenants::now;
-use crate::{on_pool, Store, StoreError};
+use crate::{on_all_tenants, on_tenant, Store, StoreError};
 use bitshipper_core::TenantId;
 use chrono::{DateTime, Duration, Utc};
 
@@ -26,7 +26,7 @@ impl Store {
         key: &str,
         request_hash: &str,
     ) -> Result<IdempotencyBegin, StoreError> {
-        let inserted = on_pool!(&self.db, pool => {
+        let inserted = on_tenant!(self, tenant, pool => {
             sqlx::query(
                 "INSERT INTO idempotency_keys (tenant_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (tenant_id, key) DO NOTHING",
@@ -42,7 +42,7 @@ impl Store {
         if inserted == 1 {
             return Ok(IdempotencyBegin::Started);
         }
-        let row: Option<(String, Option<i32>, Option<String>)> = on_pool!(&self.db, pool => {
+        let row: Option<(String, Option<i32>, Option<String>)> = on_tenant!(self, tenant, pool => {
             sqlx::query_as("SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
                 .bind(tenant.0)
                 .bind(key)
@@ -71,7 +71,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         // Responses may echo personal data, so they are stored sealed like it.
         let body = self.seal_response(tenant, key, body).await?;
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("UPDATE idempotency_keys SET status_code = $3, response_body = $4 WHERE tenant_id = $1 AND key = $2")
                 .bind(tenant.0)
                 .bind(key)
@@ -85,7 +85,7 @@ impl Store {
 
     /// Forgets a key whose request failed on our side, so the client's retry can run.
     pub async fn abort_idempotency(&self, tenant: TenantId, key: &str) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status_code IS NULL")
                 .bind(tenant.0)
                 .bind(key)
@@ -98,7 +98,7 @@ impl Store {
     /// Drops records older than `keep`; returns how many.
     pub async fn purge_idempotency(&self, keep: Duration) -> Result<u64, StoreError> {
         let cutoff: DateTime<Utc> = now() - keep;
-        let n = on_pool!(&self.db, pool => {
+        let n = on_all_tenants!(self, pool => {
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
                 .bind(cutoff)
                 .execute(pool)

@@ -1,7 +1,7 @@
 //! API keys: random secrets shown once, stored as SHA-256 hashes, scoped, expirable, revocable.
 
 use crate::tenants::now;
-use crate::{on_pool, Store, StoreError};
+use crate::{on_all_tenants, on_tenant, Store, StoreError};
 use base64::Engine;
 use bitshipper_core::scope::{parse_scopes, Scope};
 use bitshipper_core::{ApiKeyId, TenantId};
@@ -114,7 +114,7 @@ impl Store {
             last_used_at: None,
             revoked_at: None,
         };
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query(
                 "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -135,7 +135,7 @@ impl Store {
 
     pub async fn list_api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKey>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY id");
-        let rows: Vec<KeyRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<KeyRow> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(&sql).bind(tenant.0).fetch_all(pool).await?
         });
         rows.into_iter().map(ApiKey::try_from).collect()
@@ -147,7 +147,7 @@ impl Store {
         id: ApiKeyId,
     ) -> Result<Option<ApiKey>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2");
-        let row: Option<KeyRow> = on_pool!(&self.db, pool => {
+        let row: Option<KeyRow> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(&sql).bind(tenant.0).bind(id.0).fetch_optional(pool).await?
         });
         row.map(ApiKey::try_from).transpose()
@@ -155,7 +155,7 @@ impl Store {
 
     /// Revokes a key of `tenant`; false when no such key (or already revoked).
     pub async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<bool, StoreError> {
-        let done = on_pool!(&self.db, pool => {
+        let done = on_tenant!(self, tenant, pool => {
             sqlx::query(
                 "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
             )
@@ -179,7 +179,7 @@ impl Store {
             return Ok(None);
         }
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
-        let row: Option<KeyRow> = on_pool!(&self.db, pool => {
+        let row: Option<KeyRow> = on_all_tenants!(self, pool => {
             sqlx::query_as(&sql).bind(hash_secret(secret)).fetch_optional(pool).await?
         });
         let Some(key) = row.map(ApiKey::try_from).transpose()? else {
@@ -200,7 +200,7 @@ impl Store {
 
     /// Records use of a key. Callers throttle this so reads do not turn into writes.
     pub async fn touch_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(id.0)

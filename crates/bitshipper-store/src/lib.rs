@@ -4,7 +4,7 @@
 //! authentication, which is how a tenant is found in the first place.
 
 pub mod audit;
-mod backend;
+pub(crate) mod backend;
 mod error;
 pub mod idempotency;
 pub mod keys;
@@ -29,6 +29,50 @@ pub use shipments::{Shipment, ShipmentFilter, StoredEvent};
 pub use tenants::Tenant;
 pub use users::{Invitation, NewSession, SessionAuth, User, UserCredentials};
 pub use vault::{DataKey, KeyProvider, LocalKeyProvider, WrappedKey};
+
+/// Runs `$body` for one tenant. On PostgreSQL it runs in a transaction that sets
+/// `bitshipper.tenant_id`, which row-level security checks; `$pool` is then the transaction's
+/// connection (use it once: start a nested transaction with `$pool.begin()` for more).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_tenant {
+    ($store:expr, $tenant:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres(pg) => {
+                let mut scoped = $crate::backend::scoped_tx(pg, Some($tenant)).await?;
+                #[allow(unused_mut)]
+                let out = {
+                    let $pool = &mut *scoped;
+                    $body
+                };
+                scoped.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+/// Like `on_tenant!` for the few paths that must see every tenant (authentication lookups,
+/// the processor, key rotation): sets `bitshipper.all_tenants` instead.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_all_tenants {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres(pg) => {
+                let mut scoped = $crate::backend::scoped_tx(pg, None).await?;
+                let out = {
+                    let $pool = &mut *scoped;
+                    $body
+                };
+                scoped.commit().await?;
+                out
+            }
+        }
+    };
+}
 
 /// Runs the same code against whichever pool the backend holds. Query text is shared: both
 /// dialects accept `$N` placeholders (sqlx's SQLite driver maps them to argument positions).

@@ -50,7 +50,7 @@ impl EventLog {
         } else {
             state_url.to_string()
         };
-        let db = Backend::connect(&url, true, 4).await?;
+        let db = Backend::connect(&url, true, 4, false).await?;
         match &db {
             Backend::Sqlite(pool) => {
                 sqlx::query(SQLITE_DDL).execute(pool).await?;

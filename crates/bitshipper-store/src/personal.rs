@@ -5,7 +5,7 @@
 
 use crate::tenants::now;
 use crate::vault::{DataKey, KeyProvider, WrappedKey};
-use crate::{on_pool, Store, StoreError};
+use crate::{on_all_tenants, on_tenant, Store, StoreError};
 use bitshipper_core::{Address, Recipient, ShipmentId, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -148,7 +148,7 @@ impl Store {
         if let Some(key) = vault.cached(tenant, version) {
             return Ok(Some(key));
         }
-        let row: Option<(String, Vec<u8>)> = on_pool!(&self.db, pool => {
+        let row: Option<(String, Vec<u8>)> = on_tenant!(self, TenantId(tenant), pool => {
             sqlx::query_as("SELECT kek_id, wrapped_key FROM tenant_keys WHERE tenant_id = $1 AND version = $2")
                 .bind(tenant)
                 .bind(version)
@@ -170,7 +170,7 @@ impl Store {
     async fn create_tenant_key(&self, tenant: Uuid, version: i32) -> Result<DataKey, StoreError> {
         let vault = self.vault()?;
         let wrapped = vault.provider.wrap(&DataKey::generate()).await?;
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, TenantId(tenant), pool => {
             sqlx::query("INSERT INTO tenant_keys (tenant_id, version, kek_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, version) DO NOTHING")
                 .bind(tenant)
                 .bind(version)
@@ -186,7 +186,7 @@ impl Store {
     }
 
     async fn current_data_key_version(&self, tenant: Uuid) -> Result<Option<i32>, StoreError> {
-        let v: Option<i32> = on_pool!(&self.db, pool => {
+        let v: Option<i32> = on_tenant!(self, TenantId(tenant), pool => {
             sqlx::query_scalar("SELECT MAX(version) FROM tenant_keys WHERE tenant_id = $1 AND version > 0")
                 .bind(tenant)
                 .fetch_one(pool)
@@ -241,7 +241,7 @@ impl Store {
             &recipient_key_context(tenant.0, recipient_ref),
             fresh.as_bytes(),
         );
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("INSERT INTO recipient_keys (tenant_id, recipient_ref, key_version, wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, recipient_ref) DO NOTHING")
                 .bind(tenant.0)
                 .bind(recipient_ref)
@@ -261,7 +261,7 @@ impl Store {
         tenant: TenantId,
         recipient_ref: &str,
     ) -> Result<Option<DataKey>, StoreError> {
-        let row: Option<(i32, Vec<u8>)> = on_pool!(&self.db, pool => {
+        let row: Option<(i32, Vec<u8>)> = on_tenant!(self, tenant, pool => {
             sqlx::query_as("SELECT key_version, wrapped_key FROM recipient_keys WHERE tenant_id = $1 AND recipient_ref = $2")
                 .bind(tenant.0)
                 .bind(recipient_ref)
@@ -436,7 +436,7 @@ impl Store {
     ) -> Result<ErasureReport, StoreError> {
         let recipient_ref: Option<String> = match who {
             RecipientSelector::Email(email) => Some(self.email_ref(tenant, email).await?),
-            RecipientSelector::Shipment(id) => on_pool!(&self.db, pool => {
+            RecipientSelector::Shipment(id) => on_tenant!(self, tenant, pool => {
                 sqlx::query_scalar::<_, Option<String>>("SELECT recipient_ref FROM shipments WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant.0)
                     .bind(id.0)
@@ -449,8 +449,8 @@ impl Store {
             return Ok(ErasureReport::default());
         };
         let at = now();
-        let (ids, keys_destroyed) = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        let (ids, keys_destroyed) = on_tenant!(self, tenant, pool => {
+            let mut tx = sqlx::Acquire::begin(pool).await?;
             let keys = sqlx::query("DELETE FROM recipient_keys WHERE tenant_id = $1 AND recipient_ref = $2")
                 .bind(tenant.0)
                 .bind(&recipient_ref)
@@ -489,7 +489,7 @@ impl Store {
         if shipments.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<(String, String)> = on_pool!(&self.db, pool => {
+        let rows: Vec<(String, String)> = on_tenant!(self, tenant, pool => {
             sqlx::query_as("SELECT key, response_body FROM idempotency_keys WHERE tenant_id = $1 AND response_body IS NOT NULL")
                 .bind(tenant.0)
                 .fetch_all(pool)
@@ -508,7 +508,7 @@ impl Store {
                 Err(e) => return Err(e),
             };
             if plain.is_empty() || needles.iter().any(|n| plain.contains(n.as_str())) {
-                removed += on_pool!(&self.db, pool => {
+                removed += on_tenant!(self, tenant, pool => {
                     sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2")
                         .bind(tenant.0)
                         .bind(&key)
@@ -552,8 +552,8 @@ impl Store {
     /// personal data) so the erasure itself can be proven.
     pub async fn erase_tenant(&self, tenant: TenantId) -> Result<ErasureReport, StoreError> {
         let at = now();
-        let report = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        let report = on_tenant!(self, tenant, pool => {
+            let mut tx = sqlx::Acquire::begin(pool).await?;
             let recipient_keys = sqlx::query("DELETE FROM recipient_keys WHERE tenant_id = $1")
                 .bind(tenant.0).execute(&mut *tx).await?.rows_affected();
             let tenant_keys = sqlx::query("DELETE FROM tenant_keys WHERE tenant_id = $1")
@@ -588,7 +588,7 @@ impl Store {
     pub async fn rewrap_tenant_keys(&self) -> Result<u64, StoreError> {
         let vault = self.vault()?;
         let active = vault.provider.active_kek_id();
-        let rows: Vec<(Uuid, i32, String, Vec<u8>)> = on_pool!(&self.db, pool => {
+        let rows: Vec<(Uuid, i32, String, Vec<u8>)> = on_all_tenants!(self, pool => {
             sqlx::query_as("SELECT tenant_id, version, kek_id, wrapped_key FROM tenant_keys WHERE kek_id <> $1")
                 .bind(&active)
                 .fetch_all(pool)
@@ -601,7 +601,7 @@ impl Store {
                 .unwrap(&WrappedKey { kek_id, ciphertext })
                 .await?;
             let wrapped = vault.provider.wrap(&key).await?;
-            n += on_pool!(&self.db, pool => {
+            n += on_all_tenants!(self, pool => {
                 sqlx::query("UPDATE tenant_keys SET kek_id = $3, wrapped_key = $4 WHERE tenant_id = $1 AND version = $2")
                     .bind(tenant)
                     .bind(version)
@@ -620,7 +620,7 @@ impl Store {
     pub async fn rotate_tenant_key(&self, tenant: TenantId) -> Result<RotationReport, StoreError> {
         let next = self.current_data_key_version(tenant.0).await?.unwrap_or(0) + 1;
         let new_key = self.create_tenant_key(tenant.0, next).await?;
-        let rows: Vec<(String, i32, Vec<u8>)> = on_pool!(&self.db, pool => {
+        let rows: Vec<(String, i32, Vec<u8>)> = on_tenant!(self, tenant, pool => {
             sqlx::query_as("SELECT recipient_ref, key_version, wrapped_key FROM recipient_keys WHERE tenant_id = $1 AND key_version <> $2")
                 .bind(tenant.0)
                 .bind(next)
@@ -639,7 +639,7 @@ impl Store {
                 &recipient_key_context(tenant.0, &recipient_ref),
                 key.as_bytes(),
             );
-            report.recipient_keys_rewrapped += on_pool!(&self.db, pool => {
+            report.recipient_keys_rewrapped += on_tenant!(self, tenant, pool => {
                 sqlx::query("UPDATE recipient_keys SET key_version = $3, wrapped_key = $4 WHERE tenant_id = $1 AND recipient_ref = $2 AND key_version = $5")
                     .bind(tenant.0)
                     .bind(&recipient_ref)
@@ -656,7 +656,7 @@ impl Store {
 
     /// Seals recipients stored in plaintext by versions before encryption at rest; run at start.
     pub async fn seal_legacy_personal_data(&self) -> Result<u64, StoreError> {
-        let rows: Vec<(Uuid, Uuid, String, Option<String>)> = on_pool!(&self.db, pool => {
+        let rows: Vec<(Uuid, Uuid, String, Option<String>)> = on_all_tenants!(self, pool => {
             sqlx::query_as("SELECT tenant_id, id, recipient, destination FROM shipments WHERE recipient IS NOT NULL AND recipient_sealed IS NULL")
                 .fetch_all(pool)
                 .await?
@@ -672,7 +672,7 @@ impl Store {
             let sealed = self
                 .seal_personal(TenantId(tenant), ShipmentId(id), &recipient, &destination)
                 .await?;
-            n += on_pool!(&self.db, pool => {
+            n += on_tenant!(self, TenantId(tenant), pool => {
                 sqlx::query("UPDATE shipments SET recipient = NULL, recipient_ref = $3, recipient_sealed = $4, destination = $5 WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant)
                     .bind(id)

@@ -6,7 +6,7 @@
 use crate::log::LogEntry;
 use crate::shipments::to_json;
 use crate::tenants::now;
-use crate::{on_pool, Store, StoreError};
+use crate::{on_all_tenants, on_pool, Store, StoreError};
 use bitshipper_core::{fold, fold_continue, ShipmentId, ShipmentState, TenantId, TrackingEvent};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
@@ -177,8 +177,8 @@ impl Store {
             }
         }
 
-        on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        on_all_tenants!(self, pool => {
+            let mut tx = sqlx::Acquire::begin(pool).await?;
             // Write first: on SQLite this takes the write lock before any read, so a concurrent
             // writer makes us wait (busy timeout) instead of failing with a stale snapshot.
             sqlx::query(

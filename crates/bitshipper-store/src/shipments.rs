@@ -1,7 +1,7 @@
 //! Shipments and their stored tracking events, always within one tenant.
 
 use crate::tenants::now;
-use crate::{on_pool, Store, StoreError};
+use crate::{on_tenant, Store, StoreError};
 use bitshipper_core::{
     Address, Location, NewShipment, Reason, ShipmentId, ShipmentState, Status, TenantId,
     TrackingEvent,
@@ -174,7 +174,7 @@ impl Store {
             .await?;
         let sql = "INSERT INTO shipments (id, tenant_id, carrier, tracking_number, service_level, origin, destination, recipient_ref, recipient_sealed, weight_grams, ship_date, promised_delivery_date, reference, metadata, auto_created, created_at, updated_at, status, events_count)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $17, $9, $10, $11, $12, $13, $14, $15, $15, $16, 0)";
-        let result = on_pool!(&self.db, pool => {
+        let result = on_tenant!(self, tenant, pool => {
             sqlx::query(sql)
                 .bind(id.0)
                 .bind(tenant.0)
@@ -224,7 +224,7 @@ impl Store {
         let sql = format!(
             "SELECT {SHIPMENT_COLUMNS} FROM {SHIPMENT_FROM} WHERE s.tenant_id = $1 AND s.id = $2"
         );
-        let row: Option<ShipmentRow> = on_pool!(&self.db, pool => {
+        let row: Option<ShipmentRow> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(&sql).bind(tenant.0).bind(id.0).fetch_optional(pool).await?
         });
         match row {
@@ -242,7 +242,7 @@ impl Store {
         let sql = format!(
             "SELECT {SHIPMENT_COLUMNS} FROM {SHIPMENT_FROM} WHERE s.tenant_id = $1 AND s.carrier = $2 AND s.tracking_number = $3"
         );
-        let row: Option<ShipmentRow> = on_pool!(&self.db, pool => {
+        let row: Option<ShipmentRow> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(&sql).bind(tenant.0).bind(carrier).bind(tracking_number).fetch_optional(pool).await?
         });
         match row {
@@ -279,7 +279,7 @@ impl Store {
                AND ($10 IS NULL OR s.recipient_ref = $10)
              ORDER BY s.id DESC LIMIT $9"
         );
-        let rows: Vec<ShipmentRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<ShipmentRow> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(&sql)
                 .bind(tenant.0)
                 .bind(&status)
@@ -314,7 +314,7 @@ impl Store {
             .await?;
         let sql = "UPDATE shipments SET service_level = $3, origin = $4, destination = $5, recipient_ref = $6, recipient_sealed = $13, recipient = NULL, weight_grams = $7, ship_date = $8, promised_delivery_date = $9, reference = $10, metadata = $11, updated_at = $12
                    WHERE tenant_id = $1 AND id = $2";
-        let n = on_pool!(&self.db, pool => {
+        let n = on_tenant!(self, tenant, pool => {
             sqlx::query(sql)
                 .bind(tenant.0)
                 .bind(id.0)
@@ -343,7 +343,7 @@ impl Store {
         id: ShipmentId,
     ) -> Result<bool, StoreError> {
         let at = now();
-        let n = on_pool!(&self.db, pool => {
+        let n = on_tenant!(self, tenant, pool => {
             sqlx::query(
                 "UPDATE shipments SET cancelled_at = COALESCE(cancelled_at, $3), updated_at = $3 WHERE tenant_id = $1 AND id = $2",
             )
@@ -363,7 +363,7 @@ impl Store {
         tenant: TenantId,
         shipment: ShipmentId,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows: Vec<(String, DateTime<Utc>)> = on_pool!(&self.db, pool => {
+        let rows: Vec<(String, DateTime<Utc>)> = on_tenant!(self, tenant, pool => {
             sqlx::query_as("SELECT body, received_at FROM tracking_events WHERE tenant_id = $1 AND shipment_id = $2")
                 .bind(tenant.0)
                 .bind(shipment.0)

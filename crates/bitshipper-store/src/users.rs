@@ -5,7 +5,7 @@
 
 use crate::keys::hash_secret;
 use crate::tenants::now;
-use crate::{on_pool, Store, StoreError};
+use crate::{on_all_tenants, on_tenant, Store, StoreError};
 use bitshipper_core::{Role, TenantId, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -112,7 +112,7 @@ impl Store {
             disabled: false,
             created_at: now(),
         };
-        let result = on_pool!(&self.db, pool => {
+        let result = on_tenant!(self, tenant, pool => {
             sqlx::query("INSERT INTO users (id, tenant_id, email, role, password_hash, totp_enabled, failed_logins, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)")
                 .bind(user.id.0)
                 .bind(tenant.0)
@@ -154,7 +154,7 @@ impl Store {
             bool,
         );
         let sql = format!("SELECT {USER_COLUMNS}, u.password_hash, u.totp_sealed, u.failed_logins, u.locked_until, t.require_mfa FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.email = $1 AND t.erased_at IS NULL");
-        let row: Option<Row> = on_pool!(&self.db, pool => {
+        let row: Option<Row> = on_all_tenants!(self, pool => {
             sqlx::query_as(&sql).bind(normalize_login(email)).fetch_optional(pool).await?
         });
         row.map(|r| {
@@ -173,7 +173,7 @@ impl Store {
     pub async fn get_user(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StoreError> {
         let sql =
             format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 AND u.id = $2");
-        let row: Option<UserRow> = on_pool!(&self.db, pool => {
+        let row: Option<UserRow> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(&sql).bind(tenant.0).bind(id.0).fetch_optional(pool).await?
         });
         row.map(user_from_row).transpose()
@@ -182,7 +182,7 @@ impl Store {
     pub async fn list_users(&self, tenant: TenantId) -> Result<Vec<User>, StoreError> {
         let sql =
             format!("SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = $1 ORDER BY u.id");
-        let rows: Vec<UserRow> = on_pool!(&self.db, pool => {
+        let rows: Vec<UserRow> = on_tenant!(self, tenant, pool => {
             sqlx::query_as(&sql).bind(tenant.0).fetch_all(pool).await?
         });
         rows.into_iter().map(user_from_row).collect()
@@ -194,7 +194,7 @@ impl Store {
         user: UserId,
         lock_until: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_all_tenants!(self, pool => {
             sqlx::query("UPDATE users SET failed_logins = failed_logins + 1, locked_until = COALESCE($2, locked_until) WHERE id = $1")
                 .bind(user.0)
                 .bind(lock_until)
@@ -205,7 +205,7 @@ impl Store {
     }
 
     pub async fn record_login_success(&self, user: UserId) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_all_tenants!(self, pool => {
             sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
                 .bind(user.0)
                 .execute(pool)
@@ -223,7 +223,7 @@ impl Store {
         disabled: Option<bool>,
     ) -> Result<bool, StoreError> {
         let at = now();
-        let n = on_pool!(&self.db, pool => {
+        let n = on_tenant!(self, tenant, pool => {
             sqlx::query("UPDATE users SET role = COALESCE($3, role), disabled_at = CASE WHEN $4 IS NULL THEN disabled_at WHEN $4 THEN COALESCE(disabled_at, $5) ELSE NULL END WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(id.0)
@@ -248,7 +248,7 @@ impl Store {
         password_hash: &str,
         keep_session: Option<&str>,
     ) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("UPDATE users SET password_hash = $3, password_changed_at = $4 WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(id.0)
@@ -271,7 +271,7 @@ impl Store {
             Some(s) => Some(self.seal_for_tenant(tenant, &totp_context(id), s).await?),
             None => None,
         };
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("UPDATE users SET totp_sealed = $3, totp_enabled = $4 WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(id.0)
@@ -291,7 +291,7 @@ impl Store {
         id: UserId,
         step: i64,
     ) -> Result<bool, StoreError> {
-        let n = on_pool!(&self.db, pool => {
+        let n = on_tenant!(self, tenant, pool => {
             sqlx::query("UPDATE users SET totp_last_step = $3 WHERE tenant_id = $1 AND id = $2 AND (totp_last_step IS NULL OR totp_last_step < $3)")
                 .bind(tenant.0)
                 .bind(id.0)
@@ -304,7 +304,7 @@ impl Store {
     }
 
     pub async fn enable_totp(&self, tenant: TenantId, id: UserId) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("UPDATE users SET totp_enabled = $3 WHERE tenant_id = $1 AND id = $2 AND totp_sealed IS NOT NULL")
                 .bind(tenant.0)
                 .bind(id.0)
@@ -331,7 +331,7 @@ impl Store {
         tenant: TenantId,
         id: UserId,
     ) -> Result<Option<String>, StoreError> {
-        let v: Option<Option<String>> = on_pool!(&self.db, pool => {
+        let v: Option<Option<String>> = on_tenant!(self, tenant, pool => {
             sqlx::query_scalar("SELECT totp_sealed FROM users WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0).bind(id.0).fetch_optional(pool).await?
         });
@@ -343,7 +343,7 @@ impl Store {
         tenant: TenantId,
         id: UserId,
     ) -> Result<Option<String>, StoreError> {
-        let v: Option<String> = on_pool!(&self.db, pool => {
+        let v: Option<String> = on_tenant!(self, tenant, pool => {
             sqlx::query_scalar("SELECT password_hash FROM users WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0).bind(id.0).fetch_optional(pool).await?
         });
@@ -351,7 +351,7 @@ impl Store {
     }
 
     pub async fn set_require_mfa(&self, tenant: TenantId, on: bool) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("UPDATE tenants SET require_mfa = $2 WHERE id = $1")
                 .bind(tenant.0).bind(on).execute(pool).await?;
         });
@@ -360,7 +360,7 @@ impl Store {
 
     pub async fn create_session(&self, s: NewSession<'_>) -> Result<(), StoreError> {
         let at = now();
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, s.tenant_id, pool => {
             sqlx::query("INSERT INTO sessions (id_hash, tenant_id, user_id, csrf_token, mfa_satisfied, created_at, last_seen_at, expires_at, reauth_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $6)")
                 .bind(hash_secret(s.secret))
                 .bind(s.tenant_id.0)
@@ -389,7 +389,7 @@ impl Store {
             DateTime<Utc>,
             DateTime<Utc>,
         );
-        let row: Option<Row> = on_pool!(&self.db, pool => {
+        let row: Option<Row> = on_all_tenants!(self, pool => {
             sqlx::query_as("SELECT s.tenant_id, s.user_id, u.role, s.csrf_token, s.mfa_satisfied, t.require_mfa, s.last_seen_at, s.expires_at, s.reauth_at
                             FROM sessions s JOIN users u ON u.id = s.user_id JOIN tenants t ON t.id = s.tenant_id
                             WHERE s.id_hash = $1 AND u.disabled_at IS NULL AND t.erased_at IS NULL")
@@ -422,7 +422,7 @@ impl Store {
         mfa_satisfied: bool,
     ) -> Result<(), StoreError> {
         let at = now();
-        on_pool!(&self.db, pool => {
+        on_all_tenants!(self, pool => {
             sqlx::query("UPDATE sessions SET last_seen_at = $2, reauth_at = CASE WHEN $3 THEN $2 ELSE reauth_at END, mfa_satisfied = mfa_satisfied OR $4 WHERE id_hash = $1")
                 .bind(hash_secret(secret))
                 .bind(at)
@@ -435,7 +435,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, secret: &str) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_all_tenants!(self, pool => {
             sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                 .bind(hash_secret(secret)).execute(pool).await?;
         });
@@ -450,7 +450,7 @@ impl Store {
         keep: Option<&str>,
     ) -> Result<(), StoreError> {
         let keep = keep.map(hash_secret).unwrap_or_default();
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND id_hash <> $3")
                 .bind(tenant.0).bind(user.0).bind(&keep).execute(pool).await?;
         });
@@ -466,7 +466,7 @@ impl Store {
         created_by: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool => {
+        on_tenant!(self, tenant, pool => {
             sqlx::query("INSERT INTO invitations (token_hash, tenant_id, email, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(hash_secret(token))
                 .bind(tenant.0)
@@ -484,7 +484,7 @@ impl Store {
     /// Uses an invitation once: returns it if the token is valid, unused and unexpired.
     pub async fn accept_invitation(&self, token: &str) -> Result<Option<Invitation>, StoreError> {
         let at = now();
-        let row: Option<(Uuid, String, String)> = on_pool!(&self.db, pool => {
+        let row: Option<(Uuid, String, String)> = on_all_tenants!(self, pool => {
             sqlx::query_as("UPDATE invitations SET accepted_at = $2 WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2 RETURNING tenant_id, email, role")
                 .bind(hash_secret(token))
                 .bind(at)

@@ -12,6 +12,11 @@ use bitshipper_store::{
 use proptest::prelude::*;
 use serde_json::json;
 
+async fn owner_connection(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap()
+}
+
 async fn store(backend: TestBackend) -> (Store, String) {
     let url = fresh_database_url(backend).await.expect("test database");
     let store = Store::connect(&url)
@@ -435,7 +440,7 @@ proptest! {
 }
 
 async fn audit_log_is_append_only_and_chained(b: TestBackend) {
-    let (store, _) = store(b).await;
+    let (store, url) = store(b).await;
     let t = store.create_tenant("A").await.unwrap();
     let o = store.create_tenant("B").await.unwrap();
     let record = |action: &str, n: u32| AuditRecord {
@@ -485,10 +490,12 @@ async fn audit_log_is_append_only_and_chained(b: TestBackend) {
                     .await
                     .is_err()
         }
-        Backend::Postgres(p) => {
-            sqlx::query(edit).execute(p).await.is_err()
+        // As the schema's owner (the application's role would not even see the rows).
+        Backend::Postgres(_) => {
+            let mut owner = owner_connection(&url).await;
+            sqlx::query(edit).execute(&mut owner).await.is_err()
                 && sqlx::query("DELETE FROM audit_log")
-                    .execute(p)
+                    .execute(&mut owner)
                     .await
                     .is_err()
         }
@@ -503,12 +510,13 @@ async fn audit_log_is_append_only_and_chained(b: TestBackend) {
                 .unwrap();
             sqlx::query(edit).execute(p).await.unwrap();
         }
-        Backend::Postgres(p) => {
+        Backend::Postgres(_) => {
+            let mut owner = owner_connection(&url).await;
             sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
-                .execute(p)
+                .execute(&mut owner)
                 .await
                 .unwrap();
-            sqlx::query(edit).execute(p).await.unwrap();
+            sqlx::query(edit).execute(&mut owner).await.unwrap();
         }
     }
     assert!(matches!(
@@ -862,4 +870,76 @@ async fn erasing_a_tenant_destroys_its_keys_and_rows(b: TestBackend) {
     for secret in SECRETS_OF_A.iter().chain(&["1ZGONE"]) {
         assert!(!contains_plain_or_hex(&dump, secret), "{secret} survived");
     }
+}
+
+/// PostgreSQL only: the application's queries run as a role that row-level security binds, so
+/// a query without a tenant sees nothing and one for tenant A never sees tenant B.
+#[tokio::test]
+async fn row_level_security_is_a_second_wall() {
+    let (store, _) = store(TestBackend::Postgres).await;
+    let a = store.create_tenant("a").await.unwrap();
+    let b = store.create_tenant("b").await.unwrap();
+    store
+        .create_shipment(a.id, new_shipment("1ZRLSA"))
+        .await
+        .unwrap();
+    store
+        .create_shipment(b.id, new_shipment("1ZRLSB"))
+        .await
+        .unwrap();
+    let Backend::Postgres(pool) = store.backend() else {
+        unreachable!()
+    };
+    let mut conn = pool.acquire().await.unwrap();
+    let (role, bypass): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolbypassrls OR rolsuper FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(role, "bitshipper_app");
+    assert!(
+        !bypass,
+        "the application role cannot bypass row-level security"
+    );
+    let unscoped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM shipments")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(unscoped, 0, "a query that names no tenant sees nothing");
+    use sqlx::Connection;
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('bitshipper.tenant_id', $1, true)")
+        .bind(a.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let all_rows: Vec<String> = sqlx::query_scalar("SELECT tracking_number FROM shipments")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        all_rows,
+        ["1ZRLSA"],
+        "a query without a tenant filter still sees only tenant a"
+    );
+    let foreign = sqlx::query("UPDATE shipments SET reference = 'x' WHERE tenant_id = $1")
+        .bind(b.id.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(
+        foreign, 0,
+        "tenant b's rows cannot be written from tenant a"
+    );
+    let planted = sqlx::query("INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at) VALUES ($1, $2, 'x', 'x', 'x', 'read', now())")
+        .bind(uuid::Uuid::now_v7())
+        .bind(b.id.0)
+        .execute(&mut *tx)
+        .await;
+    assert!(
+        planted.is_err(),
+        "rows cannot be written into another tenant"
+    );
 }
