@@ -282,6 +282,8 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/users/invitations", Access::Scope(Scope::Admin)),
     ("patch", "/v1/users/{id}", Access::Scope(Scope::Admin)),
     ("put", "/v1/tenant/security", Access::Owner),
+    ("get", "/v1/tenant/retention", Access::Scope(Scope::Admin)),
+    ("put", "/v1/tenant/retention", Access::Scope(Scope::Admin)),
 ];
 
 /// A requirement a route declares through its extractor's type.

@@ -79,6 +79,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/tenant/security",
             axum::routing::put(users::set_security_settings),
         )
+        .route(
+            "/v1/tenant/retention",
+            get(users::get_retention).put(users::set_retention),
+        )
         // Layers run outside-in: authenticate first, then idempotency (which needs the tenant).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

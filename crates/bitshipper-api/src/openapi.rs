@@ -28,7 +28,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         account::login, account::logout, account::current_session, account::change_password,
         account::start_totp, account::confirm_totp,
         users::list_users, users::invite_user, users::update_user, users::accept_invitation,
-        users::set_security_settings,
+        users::set_security_settings, users::get_retention, users::set_retention,
     ),
     modifiers(&BearerAuth, &ProblemResponses, &RequiredAccess),
     tags(

@@ -155,6 +155,28 @@ impl EventLog {
         Ok(next - 1)
     }
 
+    /// Deletes records whose every event is at or below `applied_through` (applied by every
+    /// consumer) and that were appended before `older_than`. The newest record always stays, as
+    /// it carries the next sequence number.
+    pub async fn prune(
+        &self,
+        applied_through: i64,
+        older_than: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        let sql =
+            "DELETE FROM log_records WHERE first_seq + event_count - 1 <= $1 AND appended_at < $2
+                   AND first_seq < (SELECT MAX(first_seq) FROM log_records)";
+        let n = on_pool!(&self.db, pool => {
+            sqlx::query(sql)
+                .bind(applied_through)
+                .bind(older_than)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
     pub async fn close(&self) {
         self.db.close().await
     }

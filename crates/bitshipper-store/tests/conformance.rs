@@ -69,6 +69,7 @@ on_both!(
     erasing_a_recipient_leaves_others_alone,
     keys_rotate_without_losing_data,
     erasing_a_tenant_destroys_its_keys_and_rows,
+    retention_drops_old_events_and_personal_data_and_prunes_the_log,
 );
 
 async fn migrations_are_idempotent(b: TestBackend) {
@@ -942,4 +943,130 @@ async fn row_level_security_is_a_second_wall() {
         planted.is_err(),
         "rows cannot be written into another tenant"
     );
+}
+
+fn event_on(tenant: TenantId, tn: &str, day: u32, code: &str) -> TrackingEvent {
+    EventInput::parse(
+        tenant,
+        &json!({"carrier":"ups","tracking_number":tn,"occurred_at":format!("2026-11-{day:02}T10:00:00-05:00"),"raw_code":code}),
+        &MappingTable::builtin().unwrap(),
+        "",
+    )
+    .unwrap()
+}
+
+async fn retention_drops_old_events_and_personal_data_and_prunes_the_log(b: TestBackend) {
+    let (store, url) = store(b).await;
+    let log = EventLog::open(&url).await.unwrap();
+    let t = store.create_tenant("keeps little").await.unwrap();
+    let other = store.create_tenant("keeps all").await.unwrap();
+    let old = store
+        .create_shipment(
+            t.id,
+            shipment_to("1ZOLD", SECRETS_OF_A[0], SECRETS_OF_A[1], SECRETS_OF_A[2]),
+        )
+        .await
+        .unwrap();
+    let fresh = store
+        .create_shipment(
+            t.id,
+            shipment_to("1ZFRESH", "Bea Other", "bea@example.org", "1 Main St"),
+        )
+        .await
+        .unwrap();
+    let untouched = store
+        .create_shipment(
+            other.id,
+            shipment_to("1ZOTHER", "Cy Third", "cy@example.org", "2 Main St"),
+        )
+        .await
+        .unwrap();
+    let events = [
+        (t.id, event_on(t.id, "1ZOLD", 2, "I")),
+        (t.id, event_on(t.id, "1ZOLD", 3, "D")),
+        (t.id, event_on(t.id, "1ZFRESH", 24, "I")),
+        (other.id, event_on(other.id, "1ZOTHER", 2, "I")),
+    ];
+    for (tenant, e) in &events {
+        log.append(&[(*tenant, serde_json::to_string(e).unwrap())])
+            .await
+            .unwrap();
+    }
+    let read = log.read_after(0, 100).await.unwrap();
+    assert_eq!(
+        store
+            .apply_log_entries("processor", &read)
+            .await
+            .unwrap()
+            .applied,
+        4
+    );
+
+    let policy = bitshipper_store::RetentionPolicy {
+        events_days: Some(10),
+        personal_data_days: Some(10),
+    };
+    store.set_retention_policy(t.id, policy).await.unwrap();
+    assert_eq!(store.retention_policy(t.id).await.unwrap(), policy);
+    let at = "2026-11-26T12:00:00Z".parse().unwrap();
+    let report = store.apply_retention(t.id, policy, at).await.unwrap();
+    assert_eq!(
+        (
+            report.events_deleted,
+            report.recipients_erased,
+            report.recipient_keys_destroyed
+        ),
+        (2, 1, 1)
+    );
+
+    let old_now = store.get_shipment(t.id, old.id).await.unwrap().unwrap();
+    assert!(store.list_events(t.id, old.id).await.unwrap().is_empty());
+    assert_eq!(
+        old_now.state.status,
+        Status::Delivered,
+        "the folded state stays"
+    );
+    assert_eq!(old_now.details.recipient, None);
+    let fresh_now = store.get_shipment(t.id, fresh.id).await.unwrap().unwrap();
+    assert_eq!(fresh_now.details.recipient, fresh.details.recipient);
+    assert_eq!(store.list_events(t.id, fresh.id).await.unwrap().len(), 1);
+    let other_now = store
+        .get_shipment(other.id, untouched.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        other_now.details.recipient, untouched.details.recipient,
+        "another tenant's policy is its own"
+    );
+    assert_eq!(
+        store
+            .list_events(other.id, untouched.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The applied part of the log goes; the newest record stays and numbering continues.
+    let head = log.head().await.unwrap();
+    let total = store
+        .run_retention(&log, chrono::Duration::seconds(-60))
+        .await
+        .unwrap();
+    assert_eq!(total.log_records_deleted, 3);
+    assert_eq!(log.head().await.unwrap(), head);
+    let next = log
+        .append(&[(
+            t.id,
+            serde_json::to_string(&event_on(t.id, "1ZFRESH", 25, "D")).unwrap(),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(next, [head + 1]);
+    assert_eq!(log.read_after(head, 10).await.unwrap().len(), 1);
+    let dump = raw_dump(&url).await.unwrap();
+    for secret in SECRETS_OF_A {
+        assert!(!contains_plain_or_hex(&dump, secret));
+    }
 }

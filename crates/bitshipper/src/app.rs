@@ -50,6 +50,8 @@ impl Application {
         let log = EventLog::open(&settings.database_url)
             .await
             .context("opening the event log")?;
+        let housekeeping_log = log.clone();
+        let log_keep = chrono::Duration::hours(i64::from(settings.retention.log_keep_hours));
         let p = &settings.pipeline;
         let run_processor = settings.roles.contains(&Role::Processor);
         let pipeline = Pipeline::start(
@@ -108,6 +110,26 @@ impl Application {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "old idempotency records removed"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "could not purge idempotency records"),
+                }
+                // Retention runs where the processor runs: once per deployment.
+                if run_processor {
+                    match housekeeping_store
+                        .run_retention(&housekeeping_log, log_keep)
+                        .await
+                    {
+                        Ok(r) => {
+                            metrics::counter!("bitshipper_retention_events_deleted_total")
+                                .increment(r.events_deleted);
+                            metrics::counter!("bitshipper_retention_recipients_erased_total")
+                                .increment(r.recipients_erased);
+                            metrics::counter!("bitshipper_retention_log_records_deleted_total")
+                                .increment(r.log_records_deleted);
+                            if r != Default::default() {
+                                tracing::info!(report = ?r, "retention applied");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "retention run failed"),
+                    }
                 }
             }
         });

@@ -61,6 +61,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Apply retention now (the server's processor role also runs it every 10 minutes).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Erase personal data: one recipient's, or a whole tenant's (see docs/security.md).
     Erase {
         #[command(subcommand)]
@@ -98,6 +103,13 @@ pub enum UsersCommand {
         #[arg(long, default_value = "owner")]
         role: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Apply every tenant's retention policy, remove expired sessions and invitations, and
+    /// prune the applied part of the event log older than retention.log_keep_hours.
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -405,6 +417,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if generated {
                 println!("password (shown once): {password}");
             }
+            Ok(())
+        }
+        Command::Retention {
+            command: RetentionCommand::Run,
+        } => {
+            let store = store(&settings).await?;
+            let log = bitshipper_store::EventLog::open(&settings.database_url).await?;
+            let keep = chrono::Duration::hours(i64::from(settings.retention.log_keep_hours));
+            let r = store.run_retention(&log, keep).await?;
+            println!(
+                "retention: {} event(s) deleted, {} recipient(s) erased ({} key(s) destroyed), {} session(s) and {} invitation(s) removed, {} log record(s) pruned",
+                r.events_deleted,
+                r.recipients_erased,
+                r.recipient_keys_destroyed,
+                r.sessions_deleted,
+                r.invitations_deleted,
+                r.log_records_deleted
+            );
             Ok(())
         }
         Command::Erase { command } => return erase(&settings, command).await,

@@ -19,6 +19,15 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub pipeline: PipelineSettings,
     pub security: SecuritySettings,
+    pub retention: RetentionSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Hours the event log keeps records every consumer has applied (for replay and audit).
+    /// Per-tenant limits on events and personal data are tenant settings (`/v1/tenant/retention`).
+    pub log_keep_hours: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -109,6 +118,9 @@ impl Default for Settings {
                 max_lag: 500_000,
             },
             security: SecuritySettings::default(),
+            retention: RetentionSettings {
+                log_keep_hours: 168,
+            },
         }
     }
 }

@@ -312,3 +312,73 @@ pub async fn set_security_settings(
         .await?;
     Ok(Json(body))
 }
+
+/// How long the tenant's data is kept after a shipment's last activity (`null`: until erased).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionView {
+    /// Days before a shipment's tracking events are deleted (its folded state stays).
+    #[schema(minimum = 1, maximum = 10000)]
+    pub events_days: Option<u32>,
+    /// Days before a shipment's recipient data is erased.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub personal_data_days: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/tenant/retention", tag = "users",
+    security(("api_key" = []), ("session" = [])),
+    responses((status = 200, body = RetentionView)))]
+pub async fn get_retention(
+    auth: Auth<AdminScope>,
+    State(state): State<AppState>,
+) -> Result<Json<RetentionView>, ApiError> {
+    let p = state.store.retention_policy(auth.tenant).await?;
+    Ok(Json(RetentionView {
+        events_days: p.events_days,
+        personal_data_days: p.personal_data_days,
+    }))
+}
+
+#[utoipa::path(put, path = "/v1/tenant/retention", tag = "users", request_body = RetentionView,
+    security(("api_key" = []), ("session" = [])),
+    description = "Sets retention; the housekeeping job (every 10 minutes, in the processor role) enforces it.",
+    responses((status = 200, body = RetentionView), (status = 422, body = Problem)))]
+pub async fn set_retention(
+    auth: Auth<AdminScope>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RetentionView>,
+) -> Result<Json<RetentionView>, ApiError> {
+    let max = bitshipper_store::retention::MAX_RETENTION_DAYS;
+    for (field, value) in [
+        ("events_days", body.events_days),
+        ("personal_data_days", body.personal_data_days),
+    ] {
+        if value.is_some_and(|d| d == 0 || d > max) {
+            return Err(ApiError::field(
+                field,
+                format!("must be 1 to {max} days, or null"),
+            ));
+        }
+    }
+    let policy = bitshipper_store::RetentionPolicy {
+        events_days: body.events_days,
+        personal_data_days: body.personal_data_days,
+    };
+    state
+        .store
+        .set_retention_policy(auth.tenant, policy)
+        .await?;
+    state
+        .store
+        .audit(
+            auth.tenant,
+            record(
+                auth.actor.clone(),
+                "tenant.retention_changed",
+                format!("tenant:{}", auth.tenant),
+                serde_json::json!(policy),
+            ),
+        )
+        .await?;
+    Ok(Json(body))
+}

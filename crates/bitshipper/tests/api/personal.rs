@@ -11,7 +11,8 @@ use std::time::Duration;
 
 on_both!(
     recipients_are_sealed_at_rest_and_erasable,
-    erasure_requests_are_validated
+    erasure_requests_are_validated,
+    retention_is_set_audited_and_run
 );
 
 const NAME: &str = "Octavia Brightwater";
@@ -256,4 +257,59 @@ async fn logs_never_hold_secrets_or_personal_data() {
         assert!(!logs.contains(needle), "the logs contain '{needle}'");
     }
     std::fs::remove_file(&log_path).ok();
+}
+
+async fn retention_is_set_audited_and_run(b: TestBackend) {
+    let app = spawn_app(b).await;
+    let put = |body: Value| {
+        app.client
+            .put(app.url("/v1/tenant/retention"))
+            .bearer_auth(&app.admin_key)
+            .json(&body)
+            .send()
+    };
+    let p = problem(
+        put(json!({"events_days": 0, "personal_data_days": null}))
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "events_days");
+    let r = put(json!({"events_days": 400, "personal_data_days": 90}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let got: Value = app
+        .get("/v1/tenant/retention", &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, json!({"events_days": 400, "personal_data_days": 90}));
+    let audit: Value = app
+        .get("/v1/audit", &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "tenant.retention_changed"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bitshipper"))
+        .args(["retention", "run", "--database-url", &app.database_url])
+        .env(
+            "BITSHIPPER_SECURITY__KEY_FILE",
+            bitshipper_store::testing::key_file_for(&app.database_url),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("retention: "));
 }
