@@ -30,7 +30,9 @@ pub use retention::{RetentionPolicy, RetentionReport};
 pub use shipments::{Shipment, ShipmentFilter, StoredEvent};
 pub use tenants::Tenant;
 pub use users::{Invitation, NewSession, SessionAuth, User, UserCredentials};
-pub use vault::{DataKey, KeyProvider, LocalKeyProvider, WrappedKey};
+pub use vault::{
+    AwsCredentials, AwsKmsKeyProvider, DataKey, KeyProvider, LocalKeyProvider, WrappedKey,
+};
 
 /// Runs `$body` for one tenant. On PostgreSQL it runs in a transaction that sets
 /// `bitshipper.tenant_id`, which row-level security checks; `$pool` is then the transaction's

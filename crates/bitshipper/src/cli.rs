@@ -537,6 +537,11 @@ async fn erase(settings: &Settings, command: EraseCommand) -> anyhow::Result<()>
 async fn crypto(settings: &Settings, command: CryptoCommand) -> anyhow::Result<()> {
     match command {
         CryptoCommand::RotateKek { retire_old } => {
+            if settings.security.kms_key_id.is_some() {
+                anyhow::bail!(
+                    "the KEK lives in AWS KMS: turn on the key's automatic rotation in KMS (older key material keeps decrypting, so nothing needs re-wrapping)"
+                );
+            }
             if settings.security.kek.is_some() {
                 anyhow::bail!(
                     "the KEK comes from security.kek (an environment secret); rotate it by adding the new secret as a key file entry, or use a key file"

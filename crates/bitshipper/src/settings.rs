@@ -39,6 +39,14 @@ pub struct SecuritySettings {
     /// A KEK given as a secret instead of a file: base64 of 32 bytes, optionally `id:base64`
     /// (`BITSHIPPER_SECURITY__KEK`). Takes precedence over `key_file`.
     pub kek: Option<String>,
+    /// An AWS KMS key (id, ARN or alias) to wrap tenant keys with; takes precedence over `kek`
+    /// and `key_file`. Credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
+    /// `AWS_SESSION_TOKEN`.
+    pub kms_key_id: Option<String>,
+    /// The KMS region (default: `AWS_REGION`, then `AWS_DEFAULT_REGION`).
+    pub kms_region: Option<String>,
+    /// A KMS-compatible endpoint instead of `https://kms.<region>.amazonaws.com`.
+    pub kms_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -157,7 +165,26 @@ impl Settings {
         &self,
     ) -> Result<std::sync::Arc<dyn bitshipper_store::KeyProvider>, bitshipper_store::StoreError>
     {
-        use bitshipper_store::LocalKeyProvider;
+        use bitshipper_store::{AwsCredentials, AwsKmsKeyProvider, LocalKeyProvider, StoreError};
+        if let Some(key_id) = &self.security.kms_key_id {
+            let region = self
+                .security
+                .kms_region
+                .clone()
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .ok_or_else(|| {
+                    StoreError::Crypto(
+                        "security.kms_key_id is set but no region: set security.kms_region or AWS_REGION".into(),
+                    )
+                })?;
+            return Ok(std::sync::Arc::new(AwsKmsKeyProvider::new(
+                key_id,
+                &region,
+                self.security.kms_endpoint.as_deref(),
+                AwsCredentials::from_env()?,
+            )?));
+        }
         Ok(match &self.security.kek {
             Some(secret) => std::sync::Arc::new(LocalKeyProvider::from_secret(secret)?),
             None => std::sync::Arc::new(LocalKeyProvider::load_or_create(&self.key_file_path())?),

@@ -4,8 +4,10 @@
 //! associated data). Destroying a recipient key makes everything sealed under it unreadable
 //! (crypto-shredding) without touching the tenant's other data.
 
+mod kms;
 mod provider;
 
+pub use kms::{AwsCredentials, AwsKmsKeyProvider};
 pub use provider::{KeyProvider, LocalKeyProvider, WrappedKey};
 
 use crate::StoreError;
