@@ -276,6 +276,7 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/auth/logout", Access::User),
     ("get", "/v1/auth/session", Access::User),
     ("post", "/v1/auth/password", Access::User),
+    ("post", "/v1/auth/email", Access::User),
     ("post", "/v1/auth/totp", Access::User),
     ("post", "/v1/auth/totp/confirm", Access::User),
     ("get", "/v1/users", Access::Scope(Scope::Admin)),

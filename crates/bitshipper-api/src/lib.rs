@@ -27,6 +27,29 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// `Strict-Transport-Security` when the request reached us over TLS through a proxy that says
+/// so (`X-Forwarded-Proto: https`); browsers ignore it over plain HTTP anyway.
+async fn hsts_behind_tls(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let over_tls = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let mut response = next.run(request).await;
+    if over_tls {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
 /// Liveness, readiness and metrics: served by every process, whatever its roles.
 fn ops_routes() -> Router<AppState> {
     use routes::ops;
@@ -70,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/logout", post(account::logout))
         .route("/v1/auth/session", get(account::current_session))
         .route("/v1/auth/password", post(account::change_password))
+        .route("/v1/auth/email", post(account::change_email))
         .route("/v1/auth/totp", post(account::start_totp))
         .route("/v1/auth/totp/confirm", post(account::confirm_totp))
         .route("/v1/users", get(users::list_users))
@@ -116,6 +140,12 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
+        // Same-origin only; no framing. The API page (/docs) needs its inline bootstrap.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(axum::middleware::from_fn(hsts_behind_tls))
         .layer(axum::middleware::from_fn(observe::http_metrics))
         // Spans name the path only: query strings can carry personal data (a recipient email).
         .layer(TraceLayer::new_for_http().make_span_with(

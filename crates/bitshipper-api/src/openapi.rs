@@ -26,6 +26,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         audit::list_audit,
         erasures::erase_recipient,
         account::login, account::logout, account::current_session, account::change_password,
+        account::change_email,
         account::start_totp, account::confirm_totp,
         users::list_users, users::invite_user, users::update_user, users::accept_invitation,
         users::set_security_settings, users::get_retention, users::set_retention,

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod log;
 pub mod personal;
+pub mod probes;
 pub mod processing;
 pub mod retention;
 pub mod shipments;

@@ -260,6 +260,32 @@ impl Store {
         self.end_sessions(tenant, id, keep_session).await
     }
 
+    /// Changes the login email (unique across tenants) and ends the user's other sessions.
+    pub async fn set_user_email(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        email: &str,
+        keep_session: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let result = on_tenant!(self, tenant, pool => {
+            sqlx::query("UPDATE users SET email = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(normalize_login(email))
+                .execute(pool)
+                .await
+                .map(|_| ())
+        });
+        match result.map_err(StoreError::from) {
+            Err(e) if e.is_unique_violation() => Err(StoreError::Conflict(
+                "a user with this email already exists".into(),
+            )),
+            Err(e) => Err(e),
+            Ok(()) => self.end_sessions(tenant, id, keep_session).await,
+        }
+    }
+
     /// Stores a TOTP secret (pending until `enable_totp`); `None` removes the second factor.
     pub async fn set_totp_secret(
         &self,

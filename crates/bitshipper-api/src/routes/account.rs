@@ -411,3 +411,44 @@ pub async fn confirm_totp(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChange {
+    pub current_password: String,
+    #[schema(max_length = 254)]
+    pub new_email: String,
+}
+
+#[utoipa::path(post, path = "/v1/auth/email", tag = "auth", request_body = EmailChange,
+    security(("session" = [])),
+    description = "Changes the login email after checking the password; ends every other session of the user.",
+    responses((status = 204, description = "Changed"), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn change_email(
+    auth: Auth<SignedInUser>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<EmailChange>,
+) -> Result<StatusCode, ApiError> {
+    let (user_id, session) = session_of(&auth.principal);
+    if !super::users::valid_email(&body.new_email) {
+        return Err(ApiError::field("new_email", "is not an email address"));
+    }
+    reauthenticate(&state, auth.tenant, user_id, &body.current_password).await?;
+    state
+        .store
+        .set_user_email(auth.tenant, user_id, &body.new_email, Some(session))
+        .await?;
+    state.store.touch_session(session, true, false).await?;
+    state
+        .store
+        .audit(
+            auth.tenant,
+            audit(
+                auth.actor.clone(),
+                "user.email_changed",
+                format!("user:{user_id}"),
+            ),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

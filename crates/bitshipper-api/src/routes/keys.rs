@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use bitshipper_core::{ApiKeyId, Scope};
+use bitshipper_store::probes::Resource;
 use bitshipper_store::AuditRecord;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -89,11 +90,9 @@ pub async fn get_key(
     PathId(id): PathId,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let id: ApiKeyId = path_id(&id, "api key")?;
-    let key = state
-        .store
-        .get_api_key(auth.tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("api key"))?;
+    let Some(key) = state.store.get_api_key(auth.tenant, id).await? else {
+        return Err(super::not_found(&state, Resource::ApiKey, id.0, auth.tenant).await);
+    };
     Ok(Json(key.into()))
 }
 
@@ -107,7 +106,7 @@ pub async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     let id: ApiKeyId = path_id(&id, "api key")?;
     if state.store.get_api_key(auth.tenant, id).await?.is_none() {
-        return Err(ApiError::NotFound("api key"));
+        return Err(super::not_found(&state, Resource::ApiKey, id.0, auth.tenant).await);
     }
     if state.store.revoke_api_key(auth.tenant, id).await? {
         state

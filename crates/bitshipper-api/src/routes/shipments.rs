@@ -265,9 +265,14 @@ async fn shipment_or_404(
     tenant: bitshipper_core::TenantId,
     id: ShipmentId,
 ) -> Result<bitshipper_store::Shipment, ApiError> {
-    state
-        .store
-        .get_shipment(tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("shipment"))
+    match state.store.get_shipment(tenant, id).await? {
+        Some(s) => Ok(s),
+        None => Err(super::not_found(
+            state,
+            bitshipper_store::probes::Resource::Shipment,
+            id.0,
+            tenant,
+        )
+        .await),
+    }
 }

@@ -104,7 +104,7 @@ pub struct InvitationView {
     pub expires_at: DateTime<Utc>,
 }
 
-fn valid_email(email: &str) -> bool {
+pub(crate) fn valid_email(email: &str) -> bool {
     let email = email.trim();
     let Some((local, domain)) = email.split_once('@') else {
         return false;
@@ -186,11 +186,15 @@ pub async fn update_user(
     ApiJson(body): ApiJson<UserUpdate>,
 ) -> Result<Json<UserView>, ApiError> {
     let id: UserId = path_id(&id, "user")?;
-    let current = state
-        .store
-        .get_user(auth.tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+    let Some(current) = state.store.get_user(auth.tenant, id).await? else {
+        return Err(super::not_found(
+            &state,
+            bitshipper_store::probes::Resource::User,
+            id.0,
+            auth.tenant,
+        )
+        .await);
+    };
     may_assign(&auth.principal, current.role)?;
     if let Some(role) = body.role {
         may_assign(&auth.principal, role)?;

@@ -85,6 +85,24 @@ async fn foreign_ids_are_not_found_on_every_route(b: TestBackend) {
         }
     }
     assert!(walked >= 6, "walked only {walked} routes");
+    // The answers were plain 404s, but the attempts were counted.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for resource in ["shipment", "api_key", "user"] {
+        assert!(
+            metrics.contains(&format!(
+                "bitshipper_cross_tenant_attempts_total{{resource=\"{resource}\"}}"
+            )),
+            "cross-tenant attempts on {resource} are counted"
+        );
+    }
 
     let r = app
         .get(

@@ -59,5 +59,22 @@ async fn keys_and_guessers_are_rate_limited(b: TestBackend) {
     );
     assert_eq!(r.headers().get("x-frame-options").unwrap(), "DENY");
     assert_eq!(r.headers().get("referrer-policy").unwrap(), "no-referrer");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"));
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP"
+    );
+    let behind_tls = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert!(behind_tls.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
     app.stop().await;
 }

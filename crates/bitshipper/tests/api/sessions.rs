@@ -328,6 +328,58 @@ async fn invitations_lockout_disabling_and_second_factor(b: TestBackend) {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
 
+    // Changing the login email asks for the password again and ends other sessions.
+    add_user(&app, "mover@acme.example", Role::Analyst).await;
+    let mover = login(&app, "mover@acme.example").await;
+    let other_device = login(&app, "mover@acme.example").await;
+    let change = |password: &str, email: &str| {
+        call(
+            &app,
+            &mover,
+            Method::POST,
+            "/v1/auth/email",
+            Some(json!({"current_password": password, "new_email": email})),
+            true,
+        )
+    };
+    let p = problem(
+        change("wrong-password-here", "moved@acme.example").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await; // pragma: allowlist secret (a wrong password on purpose)
+    assert_eq!(p["errors"][0]["field"], "current_password");
+    let p = problem(
+        change(PASSWORD, "not-an-email").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "new_email");
+    problem(
+        change(PASSWORD, "owner@acme.example").await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(
+        change(PASSWORD, "moved@acme.example").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let r = call(
+        &app,
+        &other_device,
+        Method::GET,
+        "/v1/auth/session",
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "other sessions end");
+    let r = call(&app, &mover, Method::GET, "/v1/auth/session", None, false).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["email"],
+        "moved@acme.example"
+    );
+    login(&app, "moved@acme.example").await;
+
     // Second factor: setup needs the password again; then login needs the code.
     let r = call(
         &app,
@@ -444,6 +496,7 @@ async fn invitations_lockout_disabling_and_second_factor(b: TestBackend) {
         "user.invited",
         "user.created",
         "user.updated",
+        "user.email_changed",
         "user.second_factor_enabled",
         "tenant.security_changed",
     ] {
