@@ -284,6 +284,15 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("patch", "/v1/users/{id}", Access::Scope(Scope::Admin)),
     ("put", "/v1/tenant/security", Access::Owner),
     ("get", "/v1/tenant/retention", Access::Scope(Scope::Admin)),
+    ("post", "/v1/webhook-endpoints", Access::Scope(Scope::Admin)),
+    ("get", "/v1/webhook-endpoints", Access::Scope(Scope::Admin)),
+    (
+        "delete",
+        "/v1/webhook-endpoints/{id}",
+        Access::Scope(Scope::Admin),
+    ),
+    ("get", "/v1/raw-payloads/{id}", Access::Scope(Scope::Admin)),
+    ("post", "/v1/imports", Access::Scope(Scope::Write)),
     ("put", "/v1/tenant/retention", Access::Scope(Scope::Admin)),
 ];
 

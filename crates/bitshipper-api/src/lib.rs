@@ -6,6 +6,7 @@ pub mod auth;
 pub mod credentials;
 pub mod extract;
 pub mod idempotency;
+pub mod ingest;
 pub mod json;
 mod observe;
 pub mod openapi;
@@ -66,7 +67,7 @@ pub fn ops_router(state: AppState) -> Router {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    use routes::{account, audit, erasures, events, keys, shipments, users};
+    use routes::{account, audit, erasures, events, imports, keys, shipments, users, webhooks};
     let v1 = Router::new()
         .route("/v1/events", post(events::ingest_events))
         .route(
@@ -97,6 +98,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/totp", post(account::start_totp))
         .route("/v1/auth/totp/confirm", post(account::confirm_totp))
         .route("/v1/users", get(users::list_users))
+        .route(
+            "/v1/webhook-endpoints",
+            post(webhooks::create_endpoint).get(webhooks::list_endpoints),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}",
+            axum::routing::delete(webhooks::revoke_endpoint),
+        )
+        .route("/v1/raw-payloads/{id}", get(webhooks::get_raw_payload))
+        .route("/v1/imports", post(imports::import))
         .route("/v1/users/invitations", post(users::invite_user))
         .route("/v1/users/{id}", axum::routing::patch(users::update_user))
         .route(
@@ -120,7 +131,11 @@ pub fn router(state: AppState) -> Router {
     // Routes whose credential is in the body: no key or session yet.
     let public = Router::new()
         .route("/v1/auth/login", post(account::login))
-        .route("/v1/invitations/accept", post(users::accept_invitation));
+        .route("/v1/invitations/accept", post(users::accept_invitation))
+        .route(
+            "/v1/webhooks/{provider}/{endpoint_id}",
+            post(webhooks::receive),
+        );
 
     ops_routes()
         .merge(openapi::routes())

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document (`/openapi.json`) and the browsable API page (`/docs`).
 
 use crate::auth::{Access, ROUTE_ACCESS};
-use crate::routes::{account, audit, erasures, events, keys, shipments, users};
+use crate::routes::{account, audit, erasures, events, imports, keys, shipments, users, webhooks};
 use crate::state::AppState;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -30,6 +30,8 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         account::start_totp, account::confirm_totp,
         users::list_users, users::invite_user, users::update_user, users::accept_invitation,
         users::set_security_settings, users::get_retention, users::set_retention,
+        webhooks::create_endpoint, webhooks::list_endpoints, webhooks::revoke_endpoint,
+        webhooks::receive, webhooks::get_raw_payload, imports::import,
     ),
     modifiers(&BearerAuth, &ProblemResponses, &RequiredAccess),
     tags(
@@ -38,6 +40,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         (name = "api-keys", description = "Manage API keys (admin scope)"),
         (name = "auth", description = "Sign in with email and password (and a second factor); the session cookie then authenticates, with `X-CSRF-Token` on writes"),
         (name = "users", description = "People in the tenant, their roles and invitations"),
+        (name = "integrations", description = "Provider webhooks in, their endpoints and the raw payloads kept for audit"),
         (name = "erasures", description = "Erase a recipient's personal data (admin scope)"),
         (name = "audit", description = "The tenant's append-only, hash-chained audit log (admin scope)"),
     )

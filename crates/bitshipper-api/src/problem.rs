@@ -25,6 +25,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     BadRequest(String),
+    #[error("the payload cannot be read at {path}: {reason}")]
+    InvalidPayload { path: String, reason: String },
+    #[error("the webhook is not authentic: {0}")]
+    SignatureRejected(String),
     #[error("authentication is required: send Authorization: Bearer bsk_live_..., or sign in for a session cookie")]
     Unauthorized,
     #[error("this caller lacks the '{needed}' permission")]
@@ -89,6 +93,16 @@ impl ApiError {
                 "Payload too large",
             ),
             BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            InvalidPayload { .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid-payload",
+                "Unreadable provider payload",
+            ),
+            SignatureRejected(_) => (
+                StatusCode::UNAUTHORIZED,
+                "webhook-signature",
+                "Webhook signature rejected",
+            ),
             Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF token missing or wrong"),
@@ -141,6 +155,9 @@ impl ApiError {
         let (status, slug, title) = self.parts();
         let errors = match self {
             ApiError::Validation(errors) => errors.clone(),
+            ApiError::InvalidPayload { path, reason } => {
+                vec![FieldError::new(path.clone(), reason.clone())]
+            }
             _ => Vec::new(),
         };
         let detail = match self {

@@ -60,6 +60,8 @@ pub struct AppState {
     pub appender: LogAppender,
     pub progress: Arc<ProcessorProgress>,
     pub mapping: Arc<MappingTable>,
+    /// Every provider's mapping table (webhooks and imports).
+    pub providers: Arc<bitshipper_providers::mapping::Tables>,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
     pub keys: Arc<crate::auth::KeyCache>,

@@ -88,6 +88,11 @@ pub struct TrackingEvent {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// The provider payload this event was read from (`GET /v1/raw-payloads/{id}`), when it
+    /// came through a webhook or an import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub raw_payload_id: Option<uuid::Uuid>,
 }
 
 const EVENT_FIELDS: &[&str] = &[
@@ -207,6 +212,7 @@ impl EventInput {
                     raw_code,
                     message,
                     location,
+                    raw_payload_id: None,
                 });
             }
         }

@@ -143,6 +143,7 @@ mod tests {
                 city: Some(format!("city-{key}")),
                 ..Default::default()
             }),
+            raw_payload_id: None,
         }
     }
 

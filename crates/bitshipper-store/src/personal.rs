@@ -457,7 +457,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM shipments WHERE tenant_id = $1 AND recipient_ref = $2")
+            let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, tracking_number FROM shipments WHERE tenant_id = $1 AND recipient_ref = $2")
                 .bind(tenant.0)
                 .bind(&recipient_ref)
                 .fetch_all(&mut *tx)
@@ -469,9 +469,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            (ids, keys)
+            (rows, keys)
         });
-        let responses_removed = self.remove_responses_mentioning(tenant, &ids).await?;
+        let (ids, tracking_numbers): (Vec<Uuid>, Vec<String>) = ids.into_iter().unzip();
+        let responses_removed = self.remove_responses_mentioning(tenant, &ids).await?
+            + self
+                .delete_raw_payloads_for(tenant, &tracking_numbers)
+                .await?;
         self.scrub_freed_space().await?;
         Ok(ErasureReport {
             shipments: ids.len() as u64,
@@ -533,6 +537,7 @@ impl Store {
             }
             crate::Backend::Postgres(pool) => {
                 for table in [
+                    "raw_payloads",
                     "recipient_keys",
                     "shipments",
                     "idempotency_keys",
@@ -563,7 +568,11 @@ impl Store {
             let shipments = sqlx::query("DELETE FROM shipments WHERE tenant_id = $1")
                 .bind(tenant.0).execute(&mut *tx).await?.rows_affected();
             let responses_removed = sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1")
+                .bind(tenant.0).execute(&mut *tx).await?.rows_affected()
+                + sqlx::query("DELETE FROM raw_payloads WHERE tenant_id = $1")
                 .bind(tenant.0).execute(&mut *tx).await?.rows_affected();
+            sqlx::query("UPDATE webhook_endpoints SET revoked_at = COALESCE(revoked_at, $2) WHERE tenant_id = $1")
+                .bind(tenant.0).bind(at).execute(&mut *tx).await?;
             sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2), name = 'erased' WHERE tenant_id = $1")
                 .bind(tenant.0).bind(at).execute(&mut *tx).await?;
             sqlx::query("UPDATE tenants SET erased_at = $2, name = 'erased' WHERE id = $1")

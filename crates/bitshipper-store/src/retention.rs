@@ -21,12 +21,16 @@ pub struct RetentionPolicy {
     pub events_days: Option<u32>,
     /// Days after a shipment's last activity its recipient data is erased.
     pub personal_data_days: Option<u32>,
+    /// Days raw provider payloads are kept after they arrive.
+    #[serde(default)]
+    pub raw_payload_days: Option<u32>,
 }
 
 /// What one retention run removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RetentionReport {
     pub events_deleted: u64,
+    pub raw_payloads_deleted: u64,
     pub recipients_erased: u64,
     pub recipient_keys_destroyed: u64,
     pub sessions_deleted: u64,
@@ -34,22 +38,26 @@ pub struct RetentionReport {
     pub log_records_deleted: u64,
 }
 
+/// A tenant id and its three retention columns.
+type PolicyRow = (Uuid, Option<i32>, Option<i32>, Option<i32>);
+
 fn days(d: Option<i32>) -> Option<u32> {
     d.and_then(|d| u32::try_from(d).ok())
 }
 
 impl Store {
     pub async fn retention_policy(&self, tenant: TenantId) -> Result<RetentionPolicy, StoreError> {
-        let row: Option<(Option<i32>, Option<i32>)> = on_pool!(&self.db, pool => {
-            sqlx::query_as("SELECT retain_events_days, retain_personal_data_days FROM tenants WHERE id = $1")
+        let row: Option<(Option<i32>, Option<i32>, Option<i32>)> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT retain_events_days, retain_personal_data_days, retain_raw_payload_days FROM tenants WHERE id = $1")
                 .bind(tenant.0)
                 .fetch_optional(pool)
                 .await?
         });
         Ok(row
-            .map(|(e, p)| RetentionPolicy {
+            .map(|(e, p, r)| RetentionPolicy {
                 events_days: days(e),
                 personal_data_days: days(p),
+                raw_payload_days: days(r),
             })
             .unwrap_or_default())
     }
@@ -63,10 +71,11 @@ impl Store {
             d.map(|d| i32::try_from(d.min(MAX_RETENTION_DAYS)).unwrap_or(i32::MAX))
         };
         on_pool!(&self.db, pool => {
-            sqlx::query("UPDATE tenants SET retain_events_days = $2, retain_personal_data_days = $3 WHERE id = $1")
+            sqlx::query("UPDATE tenants SET retain_events_days = $2, retain_personal_data_days = $3, retain_raw_payload_days = $4 WHERE id = $1")
                 .bind(tenant.0)
                 .bind(as_i32(policy.events_days))
                 .bind(as_i32(policy.personal_data_days))
+                .bind(as_i32(policy.raw_payload_days))
                 .execute(pool)
                 .await?;
         });
@@ -86,6 +95,17 @@ impl Store {
             report.events_deleted = on_tenant!(self, tenant, pool => {
                 sqlx::query("DELETE FROM tracking_events WHERE tenant_id = $1 AND shipment_id IN
                                (SELECT id FROM shipments WHERE tenant_id = $1 AND COALESCE(last_event_at, created_at) < $2)")
+                    .bind(tenant.0)
+                    .bind(cutoff)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
+        }
+        if let Some(d) = policy.raw_payload_days {
+            let cutoff = at - Duration::days(i64::from(d));
+            report.raw_payloads_deleted = on_tenant!(self, tenant, pool => {
+                sqlx::query("DELETE FROM raw_payloads WHERE tenant_id = $1 AND received_at < $2")
                     .bind(tenant.0)
                     .bind(cutoff)
                     .execute(pool)
@@ -130,25 +150,27 @@ impl Store {
         keep_log: Duration,
     ) -> Result<RetentionReport, StoreError> {
         let at = now();
-        let tenants: Vec<(Uuid, Option<i32>, Option<i32>)> = on_pool!(&self.db, pool => {
-            sqlx::query_as("SELECT id, retain_events_days, retain_personal_data_days FROM tenants
-                            WHERE erased_at IS NULL AND (retain_events_days IS NOT NULL OR retain_personal_data_days IS NOT NULL)")
+        let tenants: Vec<PolicyRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT id, retain_events_days, retain_personal_data_days, retain_raw_payload_days FROM tenants
+                            WHERE erased_at IS NULL AND (retain_events_days IS NOT NULL OR retain_personal_data_days IS NOT NULL OR retain_raw_payload_days IS NOT NULL)")
                 .fetch_all(pool)
                 .await?
         });
         let mut total = RetentionReport::default();
-        for (tenant, e, p) in tenants {
+        for (tenant, e, p, raw) in tenants {
             let r = self
                 .apply_retention(
                     TenantId(tenant),
                     RetentionPolicy {
                         events_days: days(e),
                         personal_data_days: days(p),
+                        raw_payload_days: days(raw),
                     },
                     at,
                 )
                 .await?;
             total.events_deleted += r.events_deleted;
+            total.raw_payloads_deleted += r.raw_payloads_deleted;
             total.recipients_erased += r.recipients_erased;
             total.recipient_keys_destroyed += r.recipient_keys_destroyed;
         }

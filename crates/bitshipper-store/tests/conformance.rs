@@ -1005,6 +1005,7 @@ async fn retention_drops_old_events_and_personal_data_and_prunes_the_log(b: Test
     let policy = bitshipper_store::RetentionPolicy {
         events_days: Some(10),
         personal_data_days: Some(10),
+        raw_payload_days: None,
     };
     store.set_retention_policy(t.id, policy).await.unwrap();
     assert_eq!(store.retention_policy(t.id).await.unwrap(), policy);

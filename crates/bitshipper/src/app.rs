@@ -77,6 +77,10 @@ impl Application {
             appender: pipeline.appender.clone(),
             progress: pipeline.progress.clone(),
             mapping: Arc::new(MappingTable::builtin()?),
+            providers: Arc::new(
+                bitshipper_providers::mapping::Tables::builtin()
+                    .context("loading provider mapping tables")?,
+            ),
             metrics,
             keys: Arc::new(bitshipper_api::auth::KeyCache::new(
                 std::time::Duration::from_secs(settings.limits.key_cache_seconds),

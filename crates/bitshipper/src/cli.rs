@@ -78,6 +78,8 @@ pub enum Command {
     },
     /// Run everything on this machine: server, demo tenants, history and live events.
     Demo(crate::demo::DemoArgs),
+    /// Import history: carrier tracking responses, aggregator payloads, or CSV.
+    Import(crate::import::ImportArgs),
     /// Generate simulated shipments and events (history or a live stream).
     Sim(crate::simulate::SimArgs),
     /// Measure throughput and latency on this machine (see docs/benchmarks.md).
@@ -468,6 +470,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(args, settings).await,
+        Command::Import(args) => {
+            let started = std::time::Instant::now();
+            let s = crate::import::run(args, &settings).await?;
+            println!(
+                "imported {} row(s)/payload(s): {} event(s), {} shipment(s) created, {} rejected, {} unmapped code(s) stored as unknown ({:.1} s)",
+                s.rows,
+                s.events,
+                s.shipments_created,
+                s.rejected,
+                s.unmapped_codes.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Sim(args) => {
             crate::telemetry::init(&crate::settings::LogSettings {
                 level: "warn".into(),

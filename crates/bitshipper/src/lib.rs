@@ -6,6 +6,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod import;
 pub mod settings;
 pub mod simulate;
 pub mod telemetry;

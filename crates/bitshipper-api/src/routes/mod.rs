@@ -4,10 +4,12 @@ pub mod account;
 pub mod audit;
 pub mod erasures;
 pub mod events;
+pub mod imports;
 pub mod keys;
 pub mod ops;
 pub mod shipments;
 pub mod users;
+pub mod webhooks;
 
 use crate::problem::ApiError;
 use std::str::FromStr;

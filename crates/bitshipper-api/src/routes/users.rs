@@ -327,6 +327,10 @@ pub struct RetentionView {
     /// Days before a shipment's recipient data is erased.
     #[schema(minimum = 1, maximum = 10000)]
     pub personal_data_days: Option<u32>,
+    /// Days raw provider payloads are kept.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub raw_payload_days: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/v1/tenant/retention", tag = "users",
@@ -340,6 +344,7 @@ pub async fn get_retention(
     Ok(Json(RetentionView {
         events_days: p.events_days,
         personal_data_days: p.personal_data_days,
+        raw_payload_days: p.raw_payload_days,
     }))
 }
 
@@ -356,6 +361,7 @@ pub async fn set_retention(
     for (field, value) in [
         ("events_days", body.events_days),
         ("personal_data_days", body.personal_data_days),
+        ("raw_payload_days", body.raw_payload_days),
     ] {
         if value.is_some_and(|d| d == 0 || d > max) {
             return Err(ApiError::field(
@@ -367,6 +373,7 @@ pub async fn set_retention(
     let policy = bitshipper_store::RetentionPolicy {
         events_days: body.events_days,
         personal_data_days: body.personal_data_days,
+        raw_payload_days: body.raw_payload_days,
     };
     state
         .store

@@ -9,6 +9,7 @@ mod durability;
 mod errors;
 mod idempotency;
 mod ingest;
+mod integrations;
 mod isolation;
 mod keys;
 mod limits;

@@ -286,7 +286,10 @@ async fn retention_is_set_audited_and_run(b: TestBackend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(got, json!({"events_days": 400, "personal_data_days": 90}));
+    assert_eq!(
+        got,
+        json!({"events_days": 400, "personal_data_days": 90, "raw_payload_days": null})
+    );
     let audit: Value = app
         .get("/v1/audit", &app.admin_key)
         .await
