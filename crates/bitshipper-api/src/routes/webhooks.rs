@@ -30,6 +30,10 @@ pub struct CreateEndpoint {
     /// A label for people.
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// ShipEngine only: the JSON Web Key Set its signatures verify against (the document at
+    /// https://api.shipengine.com/jwks). Replace the endpoint when ShipEngine rotates keys.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,8 +57,10 @@ pub struct EndpointView {
 pub struct CreatedEndpointView {
     #[serde(flatten)]
     pub endpoint: EndpointView,
-    /// The signing secret (or URL token). Shown once: configure it at the provider.
-    pub secret: String,
+    /// The signing secret (or URL token). Shown once: configure it at the provider. Absent for
+    /// ShipEngine, which signs with its own key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,10 +104,36 @@ pub async fn create_endpoint(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::field("name", "must be 1 to 100 characters"));
     }
-    let secret = crate::credentials::random_token();
+    // ShipEngine signs with RSA: what the endpoint keeps is the public key set, not a secret.
+    let (material, shown) = match (provider, body.jwks) {
+        (Provider::ShipEngine, Some(jwks)) => {
+            let has_rsa_key = jwks["keys"].as_array().is_some_and(|keys| {
+                keys.iter()
+                    .any(|k| k["kid"].is_string() && k["n"].is_string() && k["e"].is_string())
+            });
+            if !has_rsa_key {
+                return Err(ApiError::field(
+                    "jwks",
+                    "must be a JSON Web Key Set with RSA keys (kid, n, e)",
+                ));
+            }
+            (jwks.to_string(), None)
+        }
+        (Provider::ShipEngine, None) => {
+            return Err(ApiError::field(
+                "jwks",
+                "is required for shipengine: the key set from https://api.shipengine.com/jwks",
+            ))
+        }
+        (_, Some(_)) => return Err(ApiError::field("jwks", "is only for shipengine")),
+        (_, None) => {
+            let secret = crate::credentials::random_token();
+            (secret.clone(), Some(secret))
+        }
+    };
     let endpoint = state
         .store
-        .create_webhook_endpoint(auth.tenant, provider.id(), name, &secret)
+        .create_webhook_endpoint(auth.tenant, provider.id(), name, &material)
         .await?;
     state
         .store
@@ -119,7 +151,7 @@ pub async fn create_endpoint(
         StatusCode::CREATED,
         Json(CreatedEndpointView {
             endpoint: view(endpoint),
-            secret,
+            secret: shown,
         }),
     ))
 }

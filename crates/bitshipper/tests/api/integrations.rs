@@ -235,6 +235,55 @@ async fn signed_webhooks_become_events_once_and_forgeries_are_refused(b: TestBac
         StatusCode::ACCEPTED
     );
 
+    // ShipEngine signs with RSA: the endpoint keeps its key set; the signature covers
+    // `timestamp.body`.
+    let (key, jwks) = bitshipper_providers::signature::testing::shipengine_key();
+    problem(
+        app.post(
+            "/v1/webhook-endpoints",
+            &app.admin_key,
+            &json!({"provider": "shipengine", "name": "se"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let r = app
+        .post(
+            "/v1/webhook-endpoints",
+            &app.admin_key,
+            &json!({"provider": "shipengine", "name": "se", "jwks": serde_json::from_str::<Value>(&jwks).unwrap()}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert!(created.get("secret").is_none());
+    let se_path = created["url_path"].as_str().unwrap().to_string();
+    let se_body = golden("shipengine", "in_transit");
+    let timestamp = chrono::Utc::now().to_rfc3339();
+    let se_signature =
+        bitshipper_providers::signature::testing::shipengine_sign(&key, &timestamp, &se_body);
+    let se = |body: &[u8], signature: &str| {
+        app.client
+            .post(app.url(&se_path))
+            .header("x-shipengine-rsa-sha256-key-id", "test-key-1")
+            .header("x-shipengine-rsa-sha256-signature", signature.to_string())
+            .header("x-shipengine-timestamp", timestamp.clone())
+            .body(body.to_vec())
+            .send()
+    };
+    assert_eq!(
+        se(&se_body, &se_signature).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let mut altered = se_body.clone();
+    altered[10] ^= 1;
+    problem(
+        se(&altered, &se_signature).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+
     // Revoked endpoints and unknown providers are not found.
     let list: Value = app
         .get("/v1/webhook-endpoints", &app.admin_key)
@@ -242,7 +291,7 @@ async fn signed_webhooks_become_events_once_and_forgeries_are_refused(b: TestBac
         .json()
         .await
         .unwrap();
-    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert_eq!(list["data"].as_array().unwrap().len(), 3);
     let endpoint_id = path.rsplit('/').next().unwrap();
     let r = app
         .client
