@@ -5,6 +5,10 @@
 //!   applied shipment state, against a bare axum endpoint that only parses the same JSON.
 //! - `bench read`: `GET /v1/shipments/{id}` at a given concurrency, against a bare axum endpoint
 //!   that returns the same bytes.
+//! - `bench parse`: provider payloads parsed into canonical events per second, per provider,
+//!   against decoding the same bytes into a JSON tree alone.
+//! - `bench import`: a CSV of simulated history through `bitshipper import` (durable and
+//!   applied), against reading the same file's rows with the csv crate alone.
 
 use crate::app::Application;
 use crate::settings::Settings;
@@ -45,6 +49,22 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 2000)]
         shipments_per_day: u32,
     },
+    /// Provider payloads parsed per second, per provider (the golden payloads).
+    Parse {
+        /// Folder of golden payloads (`<provider>/<case>.json`).
+        #[arg(long, default_value = "crates/bitshipper-providers/tests/golden")]
+        golden: std::path::PathBuf,
+        /// Seconds per provider and per side.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
+    /// CSV rows imported per second (generated from the simulator).
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Requests/s and latency of GET /v1/shipments/{id}.
     Read {
         #[arg(long, default_value_t = 64)]
@@ -73,7 +93,179 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             days,
             shipments_per_day,
         } => sim(days, shipments_per_day),
+        BenchKind::Parse { golden, seconds } => parse(&golden, seconds),
+        BenchKind::Import { rows, database_url } => import(rows, database_url).await,
     }
+}
+
+/// Runs `f` repeatedly for about `seconds`; returns (iterations, elapsed seconds).
+fn repeat(seconds: f64, mut f: impl FnMut()) -> (u64, f64) {
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed().as_secs_f64() < seconds {
+        for _ in 0..16 {
+            f();
+        }
+        n += 16;
+    }
+    (n, t.elapsed().as_secs_f64())
+}
+
+fn parse(golden: &std::path::Path, seconds: f64) -> anyhow::Result<()> {
+    use bitshipper_providers::{Provider, ProviderTable};
+    println!("bench parse: golden payloads of each provider, about {seconds} s per side");
+    println!(
+        "{:<12} {:>8} {:>14} {:>14} {:>16} {:>8}",
+        "provider", "payloads", "payloads/s", "events/s", "JSON tree only/s", "ratio"
+    );
+    for p in Provider::ALL {
+        let dir = golden.join(p.id());
+        let mut bodies = Vec::new();
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.to_string_lossy().ends_with(".json")
+                && !path.to_string_lossy().ends_with(".expected.json")
+            {
+                bodies.push(std::fs::read(&path)?);
+            }
+        }
+        anyhow::ensure!(!bodies.is_empty(), "no payloads in {}", dir.display());
+        let table = ProviderTable::builtin(*p)?;
+        let mut events = 0usize;
+        let (n, secs) = repeat(seconds, || {
+            for b in &bodies {
+                events += bitshipper_providers::parse(*p, &table, b)
+                    .map(|e| e.len())
+                    .unwrap_or(0);
+            }
+        });
+        let (m, base_secs) = repeat(seconds, || {
+            for b in &bodies {
+                let v: Result<Value, _> = serde_json::from_slice(b);
+                std::hint::black_box(v.is_ok());
+            }
+        });
+        let per_s = (n as f64 * bodies.len() as f64) / secs;
+        let base_per_s = (m as f64 * bodies.len() as f64) / base_secs;
+        println!(
+            "{:<12} {:>8} {:>14.0} {:>14.0} {:>16.0} {:>7.2}x",
+            p.id(),
+            bodies.len(),
+            per_s,
+            events as f64 / secs,
+            base_per_s,
+            base_per_s / per_s
+        );
+    }
+    Ok(())
+}
+
+async fn import(rows: u64, database_url: Option<String>) -> anyhow::Result<()> {
+    use bitshipper_sim::{Simulation, TenantProfile};
+    let dir = std::env::temp_dir().join(format!(
+        "bitshipper-bench-import-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let csv_path = dir.join("history.csv");
+    // History from the simulator, written as a carrier export would be.
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).context("date")?;
+    let sim = Simulation::new(7, TenantProfile::outdoor(), start, 365, 3000)?;
+    let mut out = csv::Writer::from_path(&csv_path)?;
+    out.write_record([
+        "carrier",
+        "tracking_number",
+        "occurred_at",
+        "code",
+        "message",
+        "city",
+        "region",
+        "country",
+    ])?;
+    let mut written = 0u64;
+    'outer: for s in sim.shipments() {
+        for (_, e) in &s.events {
+            let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            let loc = |k: &str| e["location"][k].as_str().unwrap_or_default().to_string();
+            out.write_record([
+                text("carrier"),
+                text("tracking_number"),
+                text("occurred_at"),
+                text("raw_code"),
+                text("message"),
+                loc("city"),
+                loc("region"),
+                loc("country"),
+            ])?;
+            written += 1;
+            if written >= rows {
+                break 'outer;
+            }
+        }
+    }
+    out.flush()?;
+    drop(out);
+    let size = std::fs::metadata(&csv_path)?.len();
+    println!(
+        "bench import: {written} CSV rows ({:.0} MB) from the simulator",
+        size as f64 / 1e6
+    );
+
+    // Baseline: the csv crate reading every row, nothing else.
+    let t = Instant::now();
+    let mut reader = csv::Reader::from_path(&csv_path)?;
+    let mut n = 0u64;
+    for r in reader.records() {
+        std::hint::black_box(r?);
+        n += 1;
+    }
+    let base = t.elapsed().as_secs_f64();
+    println!(
+        "  csv crate alone:     {n} rows in {base:.2} s = {:.0} rows/s",
+        n as f64 / base
+    );
+
+    let url = database_url.unwrap_or_else(|| format!("sqlite://{}/state.db", dir.display()));
+    let mut settings = Settings::load(None)?;
+    settings.database_url = url;
+    settings.security.key_file = Some(dir.join("kek.json").display().to_string());
+    let store = bitshipper_store::Store::connect(&settings.database_url)
+        .await?
+        .with_key_provider(settings.key_provider()?);
+    store.migrate().await?;
+    let (tenant, _) = crate::admin::create_tenant(&store, "Bench import").await?;
+    store.close().await;
+    let mapping_path = dir.join("mapping.toml");
+    std::fs::write(
+        &mapping_path,
+        "[columns]\ncarrier = \"carrier\"\ntracking_number = \"tracking_number\"\noccurred_at = \"occurred_at\"\nraw_code = \"code\"\nmessage = \"message\"\ncity = \"city\"\nregion = \"region\"\ncountry = \"country\"\n",
+    )?;
+    let t = Instant::now();
+    let summary = crate::import::run(
+        crate::import::ImportArgs {
+            tenant: tenant.id.to_string(),
+            format: "csv".into(),
+            mapping: Some(mapping_path),
+            rejected: None,
+            quiet: true,
+            files: vec![csv_path],
+        },
+        &settings,
+    )
+    .await?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "  bitshipper import:   {} rows ({} events, {} rejected) durable and applied in {secs:.2} s = {:.0} rows/s ({:.1}x the csv crate's time)",
+        summary.rows,
+        summary.events,
+        summary.rejected,
+        summary.rows as f64 / secs,
+        secs / base
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
 }
 
 struct Started {
