@@ -76,6 +76,9 @@ fn every_provider_turns_its_golden_payloads_into_the_expected_events() {
             "in_transit",
             "out_for_delivery",
             "delivered",
+            "exception",
+            "failed_attempt",
+            "return_to_sender",
             "unknown",
         ] {
             if !statuses.contains(needed) {
