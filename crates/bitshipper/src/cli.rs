@@ -80,6 +80,8 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Import history: carrier tracking responses, aggregator payloads, or CSV.
     Import(crate::import::ImportArgs),
+    /// Train the delivery models and print their evaluation (see docs/ml.md).
+    Train(crate::train::TrainArgs),
     /// Generate simulated shipments and events (history or a live stream).
     Sim(crate::simulate::SimArgs),
     /// Measure throughput and latency on this machine (see docs/benchmarks.md).
@@ -484,6 +486,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Train(args) => crate::train::run(args, &settings).await,
         Command::Sim(args) => {
             crate::telemetry::init(&crate::settings::LogSettings {
                 level: "warn".into(),

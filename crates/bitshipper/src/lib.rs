@@ -10,6 +10,7 @@ pub mod import;
 pub mod settings;
 pub mod simulate;
 pub mod telemetry;
+pub mod train;
 
 pub use app::Application;
 pub use settings::Settings;

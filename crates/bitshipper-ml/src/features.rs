@@ -1,0 +1,408 @@
+//! Features of a shipment at a prediction time `t`, computed from what was known at `t` only:
+//! its description, the events that occurred by `t`, and the history of its lane from
+//! shipments delivered before `t`. Training and serving call the same function.
+
+use bitshipper_core::{NewShipment, Reason, Status, TrackingEvent};
+use chrono::{DateTime, Datelike, NaiveTime, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Feature names, in column order.
+pub const FEATURE_NAMES: &[&str] = &[
+    "carrier",
+    "service",
+    "origin_region",
+    "destination_region",
+    "weight_kg",
+    "ship_weekday",
+    "ship_hour",
+    "hours_in_transit",
+    "status",
+    "reason",
+    "hours_since_last_scan",
+    "scans_so_far",
+    "promised_transit_days",
+    "hours_until_promised",
+    "weekend_at_t",
+    "lane_deliveries",
+    "lane_on_time_rate",
+    "lane_p50_transit_hours",
+    "carrier_service_on_time_rate",
+    "carrier_service_p50_transit_hours",
+    "warehouse",
+    "category",
+    "international",
+];
+
+/// Columns holding category codes (the model treats them as categories, not numbers).
+pub const CATEGORICAL: &[usize] = &[0, 1, 2, 3, 8, 9, 20, 21];
+
+/// Strings to category codes, fixed at training time and saved with the model; an unseen
+/// value is missing (NaN).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Vocabulary {
+    codes: HashMap<String, HashMap<String, u32>>,
+    frozen: bool,
+}
+
+impl Vocabulary {
+    fn code(&mut self, column: &str, value: Option<&str>) -> f64 {
+        let Some(value) = value else { return f64::NAN };
+        let entries = self.codes.entry(column.to_string()).or_default();
+        if let Some(c) = entries.get(value) {
+            return f64::from(*c);
+        }
+        if self.frozen {
+            return f64::NAN;
+        }
+        let c = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+        entries.insert(value.to_string(), c);
+        f64::from(c)
+    }
+
+    /// No new values after training.
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+}
+
+/// A shipment as the models see it: what the shipper described and its events in time order.
+#[derive(Debug, Clone)]
+pub struct ShipmentRecord {
+    pub details: NewShipment,
+    pub events: Vec<TrackingEvent>,
+}
+
+impl ShipmentRecord {
+    /// When the carrier first had it (first event), the start of transit.
+    pub fn shipped_at(&self) -> Option<DateTime<Utc>> {
+        self.events
+            .first()
+            .map(|e| e.occurred_at.with_timezone(&Utc))
+    }
+
+    pub fn delivered_at(&self) -> Option<DateTime<Utc>> {
+        self.events
+            .iter()
+            .find(|e| e.status == Status::Delivered)
+            .map(|e| e.occurred_at.with_timezone(&Utc))
+    }
+
+    /// The end of the promised day, in the time zone of the first event.
+    pub fn promised_by(&self) -> Option<DateTime<Utc>> {
+        let promised = self.details.promised_delivery_date?;
+        let offset = self.events.first().map(|e| *e.occurred_at.offset())?;
+        promised
+            .and_time(NaiveTime::from_hms_opt(23, 59, 59)?)
+            .and_local_timezone(offset)
+            .single()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Delivered after the promised day (`None` without a promise or a delivery).
+    pub fn late(&self) -> Option<bool> {
+        Some(self.delivered_at()? > self.promised_by()?)
+    }
+
+    fn region(a: &Option<bitshipper_core::Address>) -> Option<String> {
+        a.as_ref()
+            .and_then(|a| a.region.clone().or_else(|| a.country.clone()))
+    }
+
+    fn country(a: &Option<bitshipper_core::Address>) -> Option<String> {
+        a.as_ref().and_then(|a| a.country.clone())
+    }
+
+    pub fn lane(&self) -> LaneKey {
+        LaneKey {
+            carrier: self.details.carrier.clone(),
+            service: self.details.service_level.clone().unwrap_or_default(),
+            origin: Self::region(&self.details.origin).unwrap_or_default(),
+            destination: Self::region(&self.details.destination).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LaneKey {
+    pub carrier: String,
+    pub service: String,
+    pub origin: String,
+    pub destination: String,
+}
+
+/// Deliveries per lane (and per carrier × service), in delivery order, so a question "as of t"
+/// sees only shipments delivered before t.
+#[derive(Debug, Default, Clone)]
+pub struct LaneHistory {
+    lanes: HashMap<LaneKey, Vec<Delivery>>,
+    carrier_service: HashMap<(String, String), Vec<Delivery>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Delivery {
+    at: DateTime<Utc>,
+    transit_hours: f64,
+    late: Option<bool>,
+}
+
+/// What history says about a lane as of a time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LaneStats {
+    pub deliveries: usize,
+    pub on_time_rate: f64,
+    pub p50_transit_hours: f64,
+}
+
+fn stats_before(list: &[Delivery], t: DateTime<Utc>) -> LaneStats {
+    let n = list.partition_point(|d| d.at < t);
+    let known = &list[..n];
+    if known.is_empty() {
+        return LaneStats {
+            deliveries: 0,
+            on_time_rate: f64::NAN,
+            p50_transit_hours: f64::NAN,
+        };
+    }
+    let judged: Vec<bool> = known.iter().filter_map(|d| d.late).collect();
+    let on_time_rate = if judged.is_empty() {
+        f64::NAN
+    } else {
+        judged.iter().filter(|l| !**l).count() as f64 / judged.len() as f64
+    };
+    // The median of the most recent deliveries (at most 200), a window that follows change.
+    let recent = &known[known.len().saturating_sub(200)..];
+    let mut transit: Vec<f64> = recent.iter().map(|d| d.transit_hours).collect();
+    transit.sort_by(|a, b| a.total_cmp(b));
+    LaneStats {
+        deliveries: known.len(),
+        on_time_rate,
+        p50_transit_hours: transit[transit.len() / 2],
+    }
+}
+
+impl LaneHistory {
+    /// Builds the history from shipments (only delivered ones count).
+    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a ShipmentRecord>) -> Self {
+        let mut h = LaneHistory::default();
+        for r in records {
+            let (Some(shipped), Some(delivered)) = (r.shipped_at(), r.delivered_at()) else {
+                continue;
+            };
+            let d = Delivery {
+                at: delivered,
+                transit_hours: (delivered - shipped).num_seconds() as f64 / 3600.0,
+                late: r.late(),
+            };
+            let lane = r.lane();
+            h.carrier_service
+                .entry((lane.carrier.clone(), lane.service.clone()))
+                .or_default()
+                .push(d);
+            h.lanes.entry(lane).or_default().push(d);
+        }
+        for list in h.lanes.values_mut().chain(h.carrier_service.values_mut()) {
+            list.sort_by_key(|d| d.at);
+        }
+        h
+    }
+
+    pub fn lane(&self, key: &LaneKey, t: DateTime<Utc>) -> LaneStats {
+        self.lanes
+            .get(key)
+            .map(|l| stats_before(l, t))
+            .unwrap_or(stats_before(&[], t))
+    }
+
+    pub fn carrier_service(&self, carrier: &str, service: &str, t: DateTime<Utc>) -> LaneStats {
+        self.carrier_service
+            .get(&(carrier.to_string(), service.to_string()))
+            .map(|l| stats_before(l, t))
+            .unwrap_or(stats_before(&[], t))
+    }
+}
+
+fn status_code(s: Status) -> f64 {
+    Status::ALL
+        .iter()
+        .position(|x| *x == s)
+        .map(|i| i as f64)
+        .unwrap_or(f64::NAN)
+}
+
+fn reason_code(r: Option<Reason>) -> f64 {
+    r.and_then(|r| Reason::ALL.iter().position(|x| *x == r))
+        .map(|i| i as f64)
+        .unwrap_or(f64::NAN)
+}
+
+fn hours(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (a - b).num_seconds() as f64 / 3600.0
+}
+
+/// The feature row of `record` at time `t`. Only events that occurred at or before `t` are
+/// read, and only history of deliveries before `t`.
+pub fn features_at(
+    record: &ShipmentRecord,
+    t: DateTime<Utc>,
+    history: &LaneHistory,
+    vocabulary: &mut Vocabulary,
+) -> Vec<f64> {
+    let d = &record.details;
+    let known: Vec<&TrackingEvent> = record
+        .events
+        .iter()
+        .filter(|e| e.occurred_at.with_timezone(&Utc) <= t)
+        .collect();
+    let shipped = known.first().map(|e| e.occurred_at);
+    let last = known.last();
+    let lane = record.lane();
+    let lane_stats = history.lane(&lane, t);
+    let cs_stats = history.carrier_service(&lane.carrier, &lane.service, t);
+    let promised_days = match (d.promised_delivery_date, shipped) {
+        (Some(p), Some(s)) => (p - s.date_naive()).num_days() as f64,
+        _ => f64::NAN,
+    };
+    let until_promised = record
+        .promised_by()
+        .map(|p| hours(p, t))
+        .unwrap_or(f64::NAN);
+    let origin_country = ShipmentRecord::country(&d.origin);
+    let destination_country = ShipmentRecord::country(&d.destination);
+    vec![
+        vocabulary.code("carrier", Some(&lane.carrier)),
+        vocabulary.code("service", d.service_level.as_deref()),
+        vocabulary.code(
+            "origin_region",
+            Some(&lane.origin)
+                .filter(|s| !s.is_empty())
+                .map(String::as_str),
+        ),
+        vocabulary.code(
+            "destination_region",
+            Some(&lane.destination)
+                .filter(|s| !s.is_empty())
+                .map(String::as_str),
+        ),
+        d.weight_grams.map(|g| g / 1000.0).unwrap_or(f64::NAN),
+        shipped
+            .map(|s| f64::from(s.weekday().num_days_from_monday()))
+            .unwrap_or(f64::NAN),
+        shipped.map(|s| f64::from(s.hour())).unwrap_or(f64::NAN),
+        shipped
+            .map(|s| hours(t, s.with_timezone(&Utc)))
+            .unwrap_or(f64::NAN),
+        last.map(|e| status_code(e.status)).unwrap_or(f64::NAN),
+        last.map(|e| reason_code(e.reason)).unwrap_or(f64::NAN),
+        last.map(|e| hours(t, e.occurred_at.with_timezone(&Utc)))
+            .unwrap_or(f64::NAN),
+        known.len() as f64,
+        promised_days,
+        until_promised,
+        f64::from(u8::from(matches!(
+            t.weekday(),
+            chrono::Weekday::Sat | chrono::Weekday::Sun
+        ))),
+        lane_stats.deliveries as f64,
+        lane_stats.on_time_rate,
+        lane_stats.p50_transit_hours,
+        cs_stats.on_time_rate,
+        cs_stats.p50_transit_hours,
+        vocabulary.code("warehouse", d.metadata.get("warehouse").map(String::as_str)),
+        vocabulary.code("category", d.metadata.get("category").map(String::as_str)),
+        match (origin_country, destination_country) {
+            (Some(o), Some(dc)) => f64::from(u8::from(o != dc)),
+            _ => f64::NAN,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitshipper_core::{EventInput, MappingTable, ShipmentInput, TenantId};
+    use serde_json::json;
+
+    fn record(tn: &str, events: &[(&str, &str)]) -> ShipmentRecord {
+        let tenant = TenantId::new();
+        let mapping = MappingTable::builtin().unwrap_or_else(|e| panic!("{e}"));
+        let input: ShipmentInput = serde_json::from_value(json!({
+            "carrier": "ups", "tracking_number": tn, "service_level": "ground",
+            "origin": {"region": "KY", "country": "US"}, "destination": {"region": "TX", "country": "US"},
+            "promised_delivery_date": "2026-02-13", "metadata": {"warehouse": "east"}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let details = NewShipment::try_from(input).unwrap_or_else(|e| panic!("{e}"));
+        let events = events
+            .iter()
+            .map(|(at, code)| {
+                EventInput::parse(
+                    tenant,
+                    &json!({"carrier": "ups", "tracking_number": tn, "occurred_at": at, "raw_code": code}),
+                    &mapping,
+                    "",
+                )
+                .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        ShipmentRecord { details, events }
+    }
+
+    fn same(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+    }
+
+    /// Features at t do not change when anything that happens after t is added: later events of
+    /// the shipment, or deliveries on its lane after t.
+    #[test]
+    fn features_at_t_use_nothing_known_after_t() {
+        let t: DateTime<Utc> = "2026-02-11T12:00:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let early = [
+            ("2026-02-10T09:00:00-05:00", "M"),
+            ("2026-02-10T18:00:00-05:00", "P"),
+        ];
+        let now = record("1ZNOW", &early);
+        let past = record(
+            "1ZPAST",
+            &[
+                ("2026-02-01T09:00:00-05:00", "M"),
+                ("2026-02-04T10:00:00-05:00", "D"),
+            ],
+        );
+        let mut vocabulary = Vocabulary::default();
+        let history = LaneHistory::from_records([&past]);
+        let before = features_at(&now, t, &history, &mut vocabulary);
+
+        let mut later = early.to_vec();
+        later.extend([
+            ("2026-02-12T08:00:00-06:00", "O"),
+            ("2026-02-12T15:00:00-06:00", "D"),
+        ]);
+        let full = record("1ZNOW", &later);
+        let future = record(
+            "1ZFUT",
+            &[
+                ("2026-02-09T09:00:00-05:00", "M"),
+                ("2026-02-11T13:00:00-05:00", "D"),
+            ],
+        );
+        let richer = LaneHistory::from_records([&past, &future, &full]);
+        let after = features_at(&full, t, &richer, &mut vocabulary);
+        assert!(same(&before, &after), "{before:?}\n{after:?}");
+        assert_eq!(before[15], 1.0, "one delivery on the lane was known at t");
+
+        // And the lane history does count a delivery once t is past it.
+        let later_t: DateTime<Utc> = "2026-02-12T00:00:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            features_at(&full, later_t, &richer, &mut vocabulary)[15],
+            2.0
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! Delivery predictions: features computed by one code path for training and serving (nothing
+//! known after the prediction time), gradient-boosted models, and their evaluation against the
+//! carrier's promise and the lane's history.
+
+pub mod features;
+pub mod metrics;
+pub mod train;
+
+/// The ML crate's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    #[error("not enough data: {0}")]
+    NotEnoughData(String),
+    #[error("model: {0}")]
+    Model(String),
+}

@@ -1,0 +1,408 @@
+//! Training and evaluation: examples at several points of each delivered shipment's life (at
+//! label and after each scan), a time-based split (train, calibration, test), a calibrated
+//! late-risk classifier and conformalized p10/p50/p90 quantile models of the time to delivery,
+//! and a report beside two baselines: the carrier's promise and the lane's history.
+
+use crate::features::{
+    features_at, LaneHistory, ShipmentRecord, Vocabulary, CATEGORICAL, FEATURE_NAMES,
+};
+use crate::metrics::{self, Isotonic};
+use crate::MlError;
+use chrono::{DateTime, Utc};
+use perpetual::objective::Objective;
+use perpetual::{Matrix, PerpetualBooster};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// perpetual's budget: higher fits harder and trains longer.
+    pub budget: f32,
+    pub seed: u64,
+    /// Most prediction points taken from one shipment.
+    pub max_examples_per_shipment: usize,
+    /// Share of shipments (the latest shipped) held out for the test.
+    pub test_fraction: f64,
+    /// Share (just before the test) for calibration.
+    pub calibration_fraction: f64,
+    /// Target coverage of the p10–p90 window.
+    pub interval_coverage: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            budget: 0.5,
+            seed: 42,
+            max_examples_per_shipment: 6,
+            test_fraction: 0.2,
+            calibration_fraction: 0.15,
+            interval_coverage: 0.8,
+        }
+    }
+}
+
+/// One prediction point: features at `t` and what happened after.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub features: Vec<f64>,
+    pub eta_hours: f64,
+    pub late: Option<bool>,
+    pub carrier: String,
+    pub at: DateTime<Utc>,
+    /// Hours to the end of the promised day (the carrier's own estimate).
+    pub promise_eta_hours: f64,
+    /// The lane's median transit minus the time already in transit.
+    pub lane_eta_hours: f64,
+    /// 1 − the lane's on-time rate.
+    pub lane_late_rate: f64,
+}
+
+/// The prediction points of one delivered shipment: at label, then after each scan (before
+/// delivery), at most `max` of them, evenly spread.
+pub fn examples_of(
+    record: &ShipmentRecord,
+    history: &LaneHistory,
+    vocabulary: &mut Vocabulary,
+    max: usize,
+) -> Vec<Example> {
+    let (Some(delivered), Some(_)) = (record.delivered_at(), record.shipped_at()) else {
+        return Vec::new();
+    };
+    let mut times: Vec<DateTime<Utc>> = record
+        .events
+        .iter()
+        .map(|e| e.occurred_at.with_timezone(&Utc))
+        .filter(|t| *t < delivered)
+        .collect();
+    times.sort();
+    times.dedup();
+    if times.len() > max {
+        let step = times.len() as f64 / max as f64;
+        times = (0..max)
+            .map(|i| times[(i as f64 * step) as usize])
+            .collect();
+    }
+    times
+        .into_iter()
+        .map(|t| {
+            let features = features_at(record, t, history, vocabulary);
+            let col = |name: &str| {
+                FEATURE_NAMES
+                    .iter()
+                    .position(|n| *n == name)
+                    .map(|i| features[i])
+                    .unwrap_or(f64::NAN)
+            };
+            let in_transit = col("hours_in_transit");
+            Example {
+                eta_hours: (delivered - t).num_seconds() as f64 / 3600.0,
+                late: record.late(),
+                carrier: record.details.carrier.clone(),
+                at: t,
+                promise_eta_hours: col("hours_until_promised"),
+                lane_eta_hours: (col("lane_p50_transit_hours") - in_transit).max(0.0),
+                lane_late_rate: 1.0 - col("lane_on_time_rate"),
+                features,
+            }
+        })
+        .collect()
+}
+
+/// Row-major examples into the column-major buffer perpetual reads.
+fn columns(examples: &[&Example]) -> Vec<f64> {
+    let cols = FEATURE_NAMES.len();
+    let mut out = vec![0.0; examples.len() * cols];
+    for (r, e) in examples.iter().enumerate() {
+        for c in 0..cols {
+            out[c * examples.len() + r] = e.features[c];
+        }
+    }
+    out
+}
+
+fn booster(objective: Objective, cfg: &TrainConfig) -> PerpetualBooster {
+    let mut b = PerpetualBooster::default()
+        .set_objective(objective)
+        .set_budget(cfg.budget)
+        .set_seed(cfg.seed)
+        .set_categorical_features(Some(
+            CATEGORICAL.iter().copied().collect::<HashSet<usize>>(),
+        ));
+    // Probabilities are calibrated afterwards; class reweighting would skew them first.
+    b.cfg.auto_class_weights = false;
+    b
+}
+
+fn fit(
+    objective: Objective,
+    cfg: &TrainConfig,
+    x: &[f64],
+    rows: usize,
+    y: &[f64],
+) -> Result<PerpetualBooster, MlError> {
+    let mut model = booster(objective, cfg);
+    let matrix = Matrix::new(x, rows, FEATURE_NAMES.len());
+    model
+        .fit(&matrix, y, None, None)
+        .map_err(|e| MlError::Model(e.to_string()))?;
+    Ok(model)
+}
+
+fn predict(model: &PerpetualBooster, x: &[f64], rows: usize) -> Vec<f64> {
+    model.predict(&Matrix::new(x, rows, FEATURE_NAMES.len()), true)
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The trained models and what serving needs with them.
+pub struct Models {
+    pub late: PerpetualBooster,
+    pub p10: PerpetualBooster,
+    pub p50: PerpetualBooster,
+    pub p90: PerpetualBooster,
+    pub calibration: Isotonic,
+    /// Hours added on both sides of [p10, p90] so the window holds its target coverage on
+    /// the calibration set (conformalized quantile regression).
+    pub interval_widening: f64,
+    pub vocabulary: Vocabulary,
+}
+
+impl Models {
+    /// Late-risk probability and (p10, p50, p90) hours to delivery for feature rows.
+    pub fn predict(&self, rows: &[&Example]) -> (Vec<f64>, Vec<(f64, f64, f64)>) {
+        let x = columns(rows);
+        let n = rows.len();
+        let risk = predict(&self.late, &x, n)
+            .into_iter()
+            .map(|s| self.calibration.apply(sigmoid(s)))
+            .collect();
+        let (a, b, c) = (
+            predict(&self.p10, &x, n),
+            predict(&self.p50, &x, n),
+            predict(&self.p90, &x, n),
+        );
+        let w = self.interval_widening;
+        let eta = a
+            .into_iter()
+            .zip(b)
+            .zip(c)
+            .map(|((lo, mid), hi)| {
+                let lo = (lo.min(mid) - w).max(0.0);
+                let hi = hi.max(mid) + w;
+                (lo, mid.clamp(lo, hi), hi)
+            })
+            .collect();
+        (risk, eta)
+    }
+}
+
+/// Accuracy of one predictor on the test set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    pub examples: usize,
+    pub auc: f64,
+    pub brier: f64,
+    pub log_loss: f64,
+    pub calibration_error: f64,
+    pub late_precision: f64,
+    pub late_recall: f64,
+    pub eta_mae_hours: f64,
+    pub p10_p90_coverage: f64,
+    /// Mean predicted p50 and mean actual hours to delivery (a bias check).
+    pub mean_p50_hours: f64,
+    pub mean_actual_hours: f64,
+}
+
+/// The evaluation report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub shipments: usize,
+    pub train_examples: usize,
+    pub calibration_examples: usize,
+    pub test_examples: usize,
+    pub test_from: DateTime<Utc>,
+    pub model: Scores,
+    pub promise_baseline: Scores,
+    pub lane_baseline: Scores,
+    pub by_carrier: BTreeMap<String, Scores>,
+    pub interval_widening_hours: f64,
+}
+
+fn scores(risk: &[f64], labels: &[bool], eta: &[(f64, f64, f64)], actual: &[f64]) -> Scores {
+    let (precision, recall) = metrics::precision_recall(risk, labels, 0.5);
+    Scores {
+        examples: actual.len(),
+        auc: metrics::auc(risk, labels),
+        brier: metrics::brier(risk, labels),
+        log_loss: metrics::log_loss(risk, labels),
+        calibration_error: metrics::calibration_error(risk, labels),
+        late_precision: precision,
+        late_recall: recall,
+        eta_mae_hours: metrics::mae(&eta.iter().map(|e| e.1).collect::<Vec<_>>(), actual),
+        p10_p90_coverage: metrics::coverage(
+            &eta.iter().map(|e| e.0).collect::<Vec<_>>(),
+            &eta.iter().map(|e| e.2).collect::<Vec<_>>(),
+            actual,
+        ),
+        mean_p50_hours: metrics::mean(eta.iter().map(|e| e.1)),
+        mean_actual_hours: metrics::mean(actual.iter().copied()),
+    }
+}
+
+/// Trains on the earlier shipments and reports on the latest ones.
+pub fn train_and_evaluate(
+    records: &[ShipmentRecord],
+    cfg: &TrainConfig,
+) -> Result<(Models, Report), MlError> {
+    let history = LaneHistory::from_records(records);
+    let mut delivered: Vec<&ShipmentRecord> = records
+        .iter()
+        .filter(|r| r.delivered_at().is_some() && r.shipped_at().is_some())
+        .collect();
+    if delivered.len() < 200 {
+        return Err(MlError::NotEnoughData(format!(
+            "{} delivered shipments; at least 200 are needed",
+            delivered.len()
+        )));
+    }
+    delivered.sort_by_key(|r| r.shipped_at());
+    let n = delivered.len();
+    let test_start = ((1.0 - cfg.test_fraction) * n as f64) as usize;
+    let cal_start = ((1.0 - cfg.test_fraction - cfg.calibration_fraction) * n as f64) as usize;
+    let test_from = delivered[test_start].shipped_at().unwrap_or_default();
+    let mut vocabulary = Vocabulary::default();
+    let collect = |slice: &[&ShipmentRecord], vocabulary: &mut Vocabulary| -> Vec<Example> {
+        slice
+            .iter()
+            .flat_map(|r| examples_of(r, &history, vocabulary, cfg.max_examples_per_shipment))
+            .collect()
+    };
+    let train = collect(&delivered[..cal_start], &mut vocabulary);
+    vocabulary.freeze();
+    let calibration = collect(&delivered[cal_start..test_start], &mut vocabulary);
+    let test = collect(&delivered[test_start..], &mut vocabulary);
+    let train_refs: Vec<&Example> = train.iter().filter(|e| e.late.is_some()).collect();
+
+    let x = columns(&train_refs);
+    let rows = train_refs.len();
+    let late_y: Vec<f64> = train_refs
+        .iter()
+        .map(|e| f64::from(u8::from(e.late == Some(true))))
+        .collect();
+    let eta_y: Vec<f64> = train_refs.iter().map(|e| e.eta_hours).collect();
+    let late = fit(Objective::LogLoss, cfg, &x, rows, &late_y)?;
+    let quantile = |q: f64| {
+        fit(
+            Objective::QuantileLoss { quantile: Some(q) },
+            cfg,
+            &x,
+            rows,
+            &eta_y,
+        )
+    };
+    let (p10, p50, p90) = (quantile(0.1)?, quantile(0.5)?, quantile(0.9)?);
+
+    // Calibration set: isotonic map for probabilities, conformal widening for the window.
+    let cal: Vec<&Example> = calibration.iter().filter(|e| e.late.is_some()).collect();
+    let xc = columns(&cal);
+    let raw: Vec<f64> = predict(&late, &xc, cal.len())
+        .into_iter()
+        .map(sigmoid)
+        .collect();
+    let cal_labels: Vec<bool> = cal.iter().map(|e| e.late == Some(true)).collect();
+    let calibration_map = Isotonic::fit(&raw, &cal_labels);
+    let (lo, hi) = (predict(&p10, &xc, cal.len()), predict(&p90, &xc, cal.len()));
+    let nonconformity: Vec<f64> = cal
+        .iter()
+        .zip(lo.iter().zip(&hi))
+        .map(|(e, (l, h))| (l - e.eta_hours).max(e.eta_hours - h))
+        .collect();
+    let interval_widening = metrics::quantile(&nonconformity, cfg.interval_coverage).max(0.0);
+    let models = Models {
+        late,
+        p10,
+        p50,
+        p90,
+        calibration: calibration_map,
+        interval_widening,
+        vocabulary,
+    };
+
+    let test_refs: Vec<&Example> = test.iter().filter(|e| e.late.is_some()).collect();
+    if test_refs.is_empty() {
+        return Err(MlError::NotEnoughData("no test examples".into()));
+    }
+    let (risk, eta) = models.predict(&test_refs);
+    let labels: Vec<bool> = test_refs.iter().map(|e| e.late == Some(true)).collect();
+    let actual: Vec<f64> = test_refs.iter().map(|e| e.eta_hours).collect();
+    let model_scores = scores(&risk, &labels, &eta, &actual);
+    // Baselines: the promise (past the promised day means late; ETA = end of promised day),
+    // and the lane's history (its late rate; its median transit).
+    let promise_risk: Vec<f64> = test_refs
+        .iter()
+        .map(|e| if e.promise_eta_hours < 0.0 { 1.0 } else { 0.0 })
+        .collect();
+    let promise_eta: Vec<(f64, f64, f64)> = test_refs
+        .iter()
+        .map(|e| {
+            let p = e.promise_eta_hours.max(0.0);
+            (p, p, p)
+        })
+        .collect();
+    let lane_risk: Vec<f64> = test_refs
+        .iter()
+        .map(|e| {
+            if e.lane_late_rate.is_finite() {
+                e.lane_late_rate
+            } else {
+                0.5
+            }
+        })
+        .collect();
+    let lane_eta: Vec<(f64, f64, f64)> = test_refs
+        .iter()
+        .map(|e| {
+            let p = if e.lane_eta_hours.is_finite() {
+                e.lane_eta_hours
+            } else {
+                e.promise_eta_hours.max(0.0)
+            };
+            (p, p, p)
+        })
+        .collect();
+    let mut by_carrier = BTreeMap::new();
+    let carriers: std::collections::BTreeSet<&str> =
+        test_refs.iter().map(|e| e.carrier.as_str()).collect();
+    for c in carriers {
+        let idx: Vec<usize> = (0..test_refs.len())
+            .filter(|i| test_refs[*i].carrier == c)
+            .collect();
+        let pick = |v: &[f64]| idx.iter().map(|i| v[*i]).collect::<Vec<_>>();
+        by_carrier.insert(
+            c.to_string(),
+            scores(
+                &pick(&risk),
+                &idx.iter().map(|i| labels[*i]).collect::<Vec<_>>(),
+                &idx.iter().map(|i| eta[*i]).collect::<Vec<_>>(),
+                &pick(&actual),
+            ),
+        );
+    }
+    let report = Report {
+        shipments: n,
+        train_examples: rows,
+        calibration_examples: cal.len(),
+        test_examples: test_refs.len(),
+        test_from,
+        model: model_scores,
+        promise_baseline: scores(&promise_risk, &labels, &promise_eta, &actual),
+        lane_baseline: scores(&lane_risk, &labels, &lane_eta, &actual),
+        by_carrier,
+        interval_widening_hours: interval_widening,
+    };
+    Ok((models, report))
+}
