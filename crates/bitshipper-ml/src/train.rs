@@ -28,6 +28,8 @@ pub struct TrainConfig {
     pub calibration_fraction: f64,
     /// Target coverage of the p10–p90 window.
     pub interval_coverage: f64,
+    /// Treat category codes as categories (otherwise as ordered numbers).
+    pub categorical: bool,
 }
 
 impl Default for TrainConfig {
@@ -39,6 +41,7 @@ impl Default for TrainConfig {
             test_fraction: 0.2,
             calibration_fraction: 0.15,
             interval_coverage: 0.8,
+            categorical: true,
         }
     }
 }

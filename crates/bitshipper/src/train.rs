@@ -26,6 +26,9 @@ pub struct TrainArgs {
     /// perpetual's budget (higher: closer fit, longer training).
     #[arg(long, default_value_t = 0.5)]
     pub budget: f32,
+    /// Treat category codes as ordered numbers instead of categories.
+    #[arg(long)]
+    pub no_categorical: bool,
     /// Where the report (JSON) is written.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -163,6 +166,7 @@ pub async fn run(args: TrainArgs, settings: &crate::settings::Settings) -> anyho
     let cfg = TrainConfig {
         budget: args.budget,
         seed: args.seed,
+        categorical: !args.no_categorical,
         ..TrainConfig::default()
     };
     let bar = spinner(&format!("training on {} shipments", records.len()));
