@@ -7,8 +7,6 @@ pub enum ProviderError {
     Json(String),
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
-    #[error("unknown provider '{0}'")]
-    UnknownProvider(String),
     #[error("mapping table {provider}: {reason}")]
     Table { provider: String, reason: String },
 }

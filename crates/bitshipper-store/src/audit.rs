@@ -25,6 +25,21 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// A record without extra facts; add them with `with_details`.
+    pub fn new(actor: impl Into<String>, action: &str, target: impl Into<String>) -> Self {
+        AuditRecord {
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            details: serde_json::json!({}),
+        }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+
     /// A new key: its name, scopes, visible prefix and expiry, never the secret.
     pub fn api_key_created(actor: String, key: &crate::ApiKey) -> Self {
         AuditRecord {

@@ -176,6 +176,15 @@ async fn applied(db: &Backend) -> usize {
 }
 
 /// The SQLite file that holds the event log beside a state database file: `x.db` → `x-log.db`.
+/// The file path of a SQLite URL (`sqlite://data/x.db?mode=rwc` → `data/x.db`); `None` for
+/// other databases.
+pub fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(Path::new(rest.split('?').next().unwrap_or(rest)))
+}
+
 pub fn sibling_log_url(sqlite_url: &str) -> String {
     let (path, query) = match sqlite_url.split_once('?') {
         Some((p, q)) => (p, Some(q)),

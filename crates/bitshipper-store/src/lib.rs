@@ -21,7 +21,7 @@ pub mod users;
 pub mod vault;
 
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
-pub use backend::{Backend, Store};
+pub use backend::{sqlite_path, Backend, Store};
 pub use error::StoreError;
 pub use idempotency::IdempotencyBegin;
 pub use integrations::{EndpointSecret, RawPayload, WebhookEndpoint};

@@ -85,6 +85,16 @@ pub enum RecipientSelector {
     Shipment(ShipmentId),
 }
 
+impl RecipientSelector {
+    /// How the audit log names the request: by id, never by the personal data itself.
+    pub fn audit_target(&self) -> String {
+        match self {
+            RecipientSelector::Email(_) => "recipient:by_email".into(),
+            RecipientSelector::Shipment(id) => format!("shipment:{id}"),
+        }
+    }
+}
+
 /// What an erasure did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ErasureReport {

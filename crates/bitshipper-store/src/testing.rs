@@ -46,11 +46,7 @@ pub async fn fresh_database_url(backend: TestBackend) -> Result<String, StoreErr
 /// PostgreSQL every row of every table in the public schema as text (byte columns as hex, so a
 /// test should look for the hex form of a secret as well).
 pub async fn raw_dump(database_url: &str) -> Result<Vec<u8>, StoreError> {
-    if let Some(path) = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-    {
-        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+    if let Some(path) = crate::sqlite_path(database_url) {
         let dir = path.parent().unwrap_or(std::path::Path::new("."));
         let io = |source| StoreError::DataDir {
             path: dir.display().to_string(),

@@ -409,12 +409,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store
                 .audit(
                     tenant,
-                    bitshipper_store::AuditRecord {
-                        actor: "cli".into(),
-                        action: "user.created".into(),
-                        target: format!("user:{}", user.id),
-                        details: serde_json::json!({ "role": role }),
-                    },
+                    bitshipper_store::AuditRecord::new(
+                        "cli",
+                        "user.created",
+                        format!("user:{}", user.id),
+                    )
+                    .with_details(serde_json::json!({ "role": role })),
                 )
                 .await?;
             println!("user {} ({}) created with role {role}", user.id, user.email);
@@ -507,22 +507,22 @@ async fn erase(settings: &Settings, command: EraseCommand) -> anyhow::Result<()>
             shipment,
         } => {
             let tenant = parse_tenant(&tenant)?;
-            let (who, target) = match (email, shipment) {
-                (Some(e), _) => (
-                    RecipientSelector::Email(e),
-                    "recipient:by_email".to_string(),
-                ),
+            let who = match (email, shipment) {
+                (Some(e), _) => RecipientSelector::Email(e),
                 (None, Some(s)) => {
                     let id: bitshipper_core::ShipmentId = s
                         .parse()
                         .map_err(|_| anyhow::anyhow!("--shipment must be a shipment id"))?;
-                    (RecipientSelector::Shipment(id), format!("shipment:{id}"))
+                    RecipientSelector::Shipment(id)
                 }
                 (None, None) => anyhow::bail!("give --email or --shipment"),
             };
             let report = store.erase_recipient(tenant, &who).await?;
             store
-                .audit(tenant, AuditRecord::erasure("cli".into(), target, &report))
+                .audit(
+                    tenant,
+                    AuditRecord::erasure("cli".into(), who.audit_target(), &report),
+                )
                 .await?;
             println!(
                 "erased: {} shipment(s), {} key(s) destroyed, {} stored response(s) removed",

@@ -147,12 +147,8 @@ impl Settings {
         if let Some(path) = &self.security.key_file {
             return path.into();
         }
-        let db_dir = self
-            .database_url
-            .strip_prefix("sqlite://")
-            .or_else(|| self.database_url.strip_prefix("sqlite:"))
-            .map(|p| p.split('?').next().unwrap_or(p))
-            .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+        let db_dir = bitshipper_store::sqlite_path(&self.database_url)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
             .filter(|d| !d.as_os_str().is_empty());
         db_dir
             .unwrap_or_else(|| Path::new("data").to_path_buf())

@@ -47,12 +47,19 @@ pub struct SessionView {
     pub second_factor_setup_required: bool,
 }
 
-fn audit(actor: String, action: &str, target: String) -> AuditRecord {
-    AuditRecord {
-        actor,
-        action: action.into(),
-        target,
-        details: serde_json::json!({}),
+/// Opens the user's sealed TOTP secret and spends the code's time step: true only for a
+/// current code whose step was not used before.
+async fn spend_totp_code(
+    state: &AppState,
+    tenant: TenantId,
+    user: UserId,
+    sealed: &str,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let secret = state.store.totp_secret(tenant, user, sealed).await?;
+    match totp_step(&secret, code)? {
+        Some(step) => Ok(state.store.use_totp_step(tenant, user, step).await?),
+        None => Ok(false),
     }
 }
 
@@ -102,19 +109,8 @@ pub async fn login(
                 ))
             }
             (Some(code), Some(sealed)) => {
-                let secret = state
-                    .store
-                    .totp_secret(user.tenant_id, user.id, sealed)
-                    .await?;
-                second_factor_ok = match totp_step(&secret, code)? {
-                    Some(step) => {
-                        state
-                            .store
-                            .use_totp_step(user.tenant_id, user.id, step)
-                            .await?
-                    }
-                    None => false,
-                };
+                second_factor_ok =
+                    spend_totp_code(&state, user.tenant_id, user.id, sealed, code).await?;
             }
             (Some(_), None) => second_factor_ok = false,
         }
@@ -134,8 +130,8 @@ pub async fn login(
             .store
             .audit(
                 user.tenant_id,
-                audit(
-                    "anonymous".into(),
+                AuditRecord::new(
+                    "anonymous",
                     if lock.is_some() {
                         "login.locked"
                     } else {
@@ -170,7 +166,7 @@ pub async fn login(
         .store
         .audit(
             user.tenant_id,
-            audit(
+            AuditRecord::new(
                 format!("user:{}", user.id),
                 "login.succeeded",
                 format!("user:{}", user.id),
@@ -213,7 +209,7 @@ pub async fn logout(
         .store
         .audit(
             auth.tenant,
-            audit(auth.actor.clone(), "logout", format!("user:{user}")),
+            AuditRecord::new(auth.actor.clone(), "logout", format!("user:{user}")),
         )
         .await?;
     let mut headers = HeaderMap::new();
@@ -300,7 +296,7 @@ pub async fn change_password(
         .store
         .audit(
             auth.tenant,
-            audit(
+            AuditRecord::new(
                 auth.actor.clone(),
                 "user.password_changed",
                 format!("user:{user_id}"),
@@ -377,20 +373,7 @@ pub async fn confirm_totp(
         .user_totp_sealed(auth.tenant, user_id)
         .await?
         .ok_or_else(|| ApiError::field("code", "start setup with POST /v1/auth/totp first"))?;
-    let secret = state
-        .store
-        .totp_secret(auth.tenant, user_id, &sealed)
-        .await?;
-    let spent = match totp_step(&secret, &body.code)? {
-        Some(step) => {
-            state
-                .store
-                .use_totp_step(auth.tenant, user_id, step)
-                .await?
-        }
-        None => false,
-    };
-    if !spent {
+    if !spend_totp_code(&state, auth.tenant, user_id, &sealed, &body.code).await? {
         return Err(ApiError::field(
             "code",
             "does not match (or was already used); check the device's clock",
@@ -402,7 +385,7 @@ pub async fn confirm_totp(
         .store
         .audit(
             auth.tenant,
-            audit(
+            AuditRecord::new(
                 auth.actor.clone(),
                 "user.second_factor_enabled",
                 format!("user:{user_id}"),
@@ -443,7 +426,7 @@ pub async fn change_email(
         .store
         .audit(
             auth.tenant,
-            audit(
+            AuditRecord::new(
                 auth.actor.clone(),
                 "user.email_changed",
                 format!("user:{user_id}"),

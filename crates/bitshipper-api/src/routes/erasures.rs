@@ -53,7 +53,7 @@ pub async fn erase_recipient(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ErasureRequest>,
 ) -> Result<Json<ErasureView>, ApiError> {
-    let (who, target) = match (body.recipient_email, body.shipment_id) {
+    let who = match (body.recipient_email, body.shipment_id) {
         (Some(email), None) => {
             if email.trim().is_empty() || email.chars().count() > 254 {
                 return Err(ApiError::field(
@@ -61,16 +61,13 @@ pub async fn erase_recipient(
                     "must be 1 to 254 characters",
                 ));
             }
-            (
-                RecipientSelector::Email(email),
-                "recipient:by_email".to_string(),
-            )
+            RecipientSelector::Email(email)
         }
         (None, Some(id)) => {
             let id: ShipmentId = id
                 .parse()
                 .map_err(|_| ApiError::field("shipment_id", "is not a shipment id"))?;
-            (RecipientSelector::Shipment(id), format!("shipment:{id}"))
+            RecipientSelector::Shipment(id)
         }
         _ => {
             return Err(ApiError::field(
@@ -84,7 +81,7 @@ pub async fn erase_recipient(
         .store
         .audit(
             auth.tenant,
-            AuditRecord::erasure(auth.actor.clone(), target, &report),
+            AuditRecord::erasure(auth.actor.clone(), who.audit_target(), &report),
         )
         .await?;
     Ok(Json(report.into()))

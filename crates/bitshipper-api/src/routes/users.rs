@@ -46,15 +46,6 @@ pub struct UserList {
     pub data: Vec<UserView>,
 }
 
-fn record(actor: String, action: &str, target: String, details: serde_json::Value) -> AuditRecord {
-    AuditRecord {
-        actor,
-        action: action.into(),
-        target,
-        details,
-    }
-}
-
 /// Only an owner may grant or take away the owner role.
 fn may_assign(principal: &Principal, role: Role) -> Result<(), ApiError> {
     let is_owner = matches!(
@@ -147,12 +138,8 @@ pub async fn invite_user(
         .store
         .audit(
             auth.tenant,
-            record(
-                auth.actor.clone(),
-                "user.invited",
-                "invitation".into(),
-                serde_json::json!({ "role": body.role }),
-            ),
+            AuditRecord::new(auth.actor.clone(), "user.invited", "invitation")
+                .with_details(serde_json::json!({ "role": body.role })),
         )
         .await?;
     Ok((
@@ -216,12 +203,7 @@ pub async fn update_user(
         .store
         .audit(
             auth.tenant,
-            record(
-                auth.actor.clone(),
-                "user.updated",
-                format!("user:{id}"),
-                serde_json::json!({ "role": body.role, "disabled": body.disabled, "previous_role": current.role }),
-            ),
+            AuditRecord::new(auth.actor.clone(), "user.updated", format!("user:{id}")).with_details(serde_json::json!({ "role": body.role, "disabled": body.disabled, "previous_role": current.role })),
         )
         .await?;
     let updated = state
@@ -272,12 +254,12 @@ pub async fn accept_invitation(
         .store
         .audit(
             invitation.tenant_id,
-            record(
+            AuditRecord::new(
                 format!("user:{}", user.id),
                 "user.created",
                 format!("user:{}", user.id),
-                serde_json::json!({ "role": user.role, "via": "invitation" }),
-            ),
+            )
+            .with_details(serde_json::json!({ "role": user.role, "via": "invitation" })),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(user.into())))
@@ -306,10 +288,12 @@ pub async fn set_security_settings(
         .store
         .audit(
             auth.tenant,
-            record(
+            AuditRecord::new(
                 auth.actor.clone(),
                 "tenant.security_changed",
                 format!("tenant:{}", auth.tenant),
+            )
+            .with_details(
                 serde_json::json!({ "require_second_factor": body.require_second_factor }),
             ),
         )
@@ -383,12 +367,12 @@ pub async fn set_retention(
         .store
         .audit(
             auth.tenant,
-            record(
+            AuditRecord::new(
                 auth.actor.clone(),
                 "tenant.retention_changed",
                 format!("tenant:{}", auth.tenant),
-                serde_json::json!(policy),
-            ),
+            )
+            .with_details(serde_json::json!(policy)),
         )
         .await?;
     Ok(Json(body))

@@ -139,12 +139,12 @@ pub async fn create_endpoint(
         .store
         .audit(
             auth.tenant,
-            AuditRecord {
-                actor: auth.actor.clone(),
-                action: "webhook_endpoint.created".into(),
-                target: format!("webhook_endpoint:{}", endpoint.id),
-                details: serde_json::json!({ "provider": provider.id(), "name": name }),
-            },
+            AuditRecord::new(
+                auth.actor.clone(),
+                "webhook_endpoint.created",
+                format!("webhook_endpoint:{}", endpoint.id),
+            )
+            .with_details(serde_json::json!({ "provider": provider.id(), "name": name })),
         )
         .await?;
     Ok((
@@ -185,12 +185,11 @@ pub async fn revoke_endpoint(
         .store
         .audit(
             auth.tenant,
-            AuditRecord {
-                actor: auth.actor.clone(),
-                action: "webhook_endpoint.revoked".into(),
-                target: format!("webhook_endpoint:{id}"),
-                details: serde_json::json!({}),
-            },
+            AuditRecord::new(
+                auth.actor.clone(),
+                "webhook_endpoint.revoked",
+                format!("webhook_endpoint:{id}"),
+            ),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -19,12 +19,7 @@ pub(crate) fn easypost(cx: &Context, root: Node) -> Result<Vec<ProviderEvent>, P
     for d in tracker.items("tracking_details")? {
         let d = d.object()?;
         let loc = match d.get("tracking_location") {
-            Some(l) => location(
-                l.opt_text("city")?,
-                l.opt_text("state")?,
-                l.opt_text("zip")?,
-                l.opt_text("country")?,
-            ),
+            Some(l) => l.location(["city", "state", "zip", "country"])?,
             None => None,
         };
         out.push(cx.event(Found {
@@ -58,12 +53,7 @@ pub(crate) fn shippo(cx: &Context, root: Node) -> Result<Vec<ProviderEvent>, Pro
     for e in entries {
         let e = e.object()?;
         let loc = match e.get("location") {
-            Some(l) => location(
-                l.opt_text("city")?,
-                l.opt_text("state")?,
-                l.opt_text("zip")?,
-                l.opt_text("country")?,
-            ),
+            Some(l) => l.location(["city", "state", "zip", "country"])?,
             None => None,
         };
         let detail = match e.get("substatus") {
@@ -162,12 +152,7 @@ pub(crate) fn seventeen_track(
         for e in provider.items("events")? {
             let e = e.object()?;
             let loc = match e.get("address") {
-                Some(a) => location(
-                    a.opt_text("city")?,
-                    a.opt_text("state")?,
-                    a.opt_text("postal_code")?,
-                    a.opt_text("country")?,
-                ),
+                Some(a) => a.location(["city", "state", "postal_code", "country"])?,
                 None => None,
             };
             let occurred_at = match e.get("time_iso") {
@@ -206,12 +191,12 @@ pub(crate) fn shipengine(cx: &Context, root: Node) -> Result<Vec<ProviderEvent>,
     let mut out = Vec::new();
     for e in data.items("events")? {
         let e = e.object()?;
-        let loc = location(
-            e.opt_text("city_locality")?,
-            e.opt_text("state_province")?,
-            e.opt_text("postal_code")?,
-            e.opt_text("country_code")?,
-        );
+        let loc = e.location([
+            "city_locality",
+            "state_province",
+            "postal_code",
+            "country_code",
+        ])?;
         out.push(cx.event(Found {
             carrier: carrier.clone(),
             tracking_number: tracking_number.clone(),

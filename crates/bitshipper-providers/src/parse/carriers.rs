@@ -46,12 +46,9 @@ pub(crate) fn ups(cx: &Context, root: Node) -> Result<Vec<ProviderEvent>, Provid
             for a in package.items("activity")? {
                 let a = a.object()?;
                 let loc = match a.get("location").and_then(|l| l.get("address")) {
-                    Some(addr) => location(
-                        addr.opt_text("city")?,
-                        addr.opt_text("stateProvince")?,
-                        addr.opt_text("postalCode")?,
-                        addr.opt_text("countryCode")?,
-                    ),
+                    Some(addr) => {
+                        addr.location(["city", "stateProvince", "postalCode", "countryCode"])?
+                    }
                     None => None,
                 };
                 let date = a.req_text("date")?;
@@ -108,12 +105,9 @@ pub(crate) fn fedex(cx: &Context, root: Node) -> Result<Vec<ProviderEvent>, Prov
             for e in result.items("scanEvents")? {
                 let e = e.object()?;
                 let loc = match e.get("scanLocation") {
-                    Some(l) => location(
-                        l.opt_text("city")?,
-                        l.opt_text("stateOrProvinceCode")?,
-                        l.opt_text("postalCode")?,
-                        l.opt_text("countryCode")?,
-                    ),
+                    Some(l) => {
+                        l.location(["city", "stateOrProvinceCode", "postalCode", "countryCode"])?
+                    }
                     None => None,
                 };
                 out.push(cx.event(Found {
@@ -142,12 +136,7 @@ pub(crate) fn usps(cx: &Context, root: Node) -> Result<Vec<ProviderEvent>, Provi
     let mut out = Vec::new();
     for e in root.items("trackingEvents")? {
         let e = e.object()?;
-        let loc = location(
-            e.opt_text("eventCity")?,
-            e.opt_text("eventState")?,
-            e.opt_text("eventZIP")?,
-            e.opt_text("eventCountry")?,
-        );
+        let loc = e.location(["eventCity", "eventState", "eventZIP", "eventCountry"])?;
         out.push(cx.event(Found {
             carrier: "usps".into(),
             tracking_number: tracking_number.clone(),

@@ -178,6 +178,20 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// A location from four optional text fields of this node: city, region, postal code,
+    /// country (by their names in the payload).
+    pub fn location(
+        &self,
+        [city, region, postal, country]: [&str; 4],
+    ) -> Result<Option<Location>, ProviderError> {
+        Ok(location(
+            self.opt_text(city)?,
+            self.opt_text(region)?,
+            self.opt_text(postal)?,
+            self.opt_text(country)?,
+        ))
+    }
+
     /// A time field read with `crate::time::parse_time`.
     pub fn time(
         &self,
