@@ -222,6 +222,37 @@ impl LaneHistory {
     }
 }
 
+/// Column index of a feature by name (a compile-time list, so a wrong name is a bug).
+pub fn column(name: &str) -> usize {
+    FEATURE_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or_else(|| unreachable!("unknown feature {name}"))
+}
+
+/// The hours to delivery a simple rule expects from a feature row: the end of the promised
+/// day, or else the lane's (then the carrier service's) median transit minus the time already
+/// in transit, or else nothing. The ETA models learn the correction to this rule, in days: the
+/// quantile loss moves a prediction by at most its learning rate per round, so a target in
+/// hundreds of hours would need thousands of rounds, and a quantile of `y − f(x)` plus `f(x)`
+/// is the same quantile of `y`.
+pub fn baseline_eta_hours(row: &[f64]) -> f64 {
+    let promised = row[column("hours_until_promised")];
+    if promised.is_finite() {
+        return promised.max(0.0);
+    }
+    let in_transit = row[column("hours_in_transit")];
+    for median in [
+        row[column("lane_p50_transit_hours")],
+        row[column("carrier_service_p50_transit_hours")],
+    ] {
+        if median.is_finite() && in_transit.is_finite() {
+            return (median - in_transit).max(0.0);
+        }
+    }
+    0.0
+}
+
 fn status_code(s: Status) -> f64 {
     Status::ALL
         .iter()

@@ -3,6 +3,7 @@
 //! carrier's promise and the lane's history.
 
 pub mod features;
+pub mod gbdt;
 pub mod metrics;
 pub mod train;
 

@@ -4,44 +4,45 @@
 //! and a report beside two baselines: the carrier's promise and the lane's history.
 
 use crate::features::{
-    features_at, LaneHistory, ShipmentRecord, Vocabulary, CATEGORICAL, FEATURE_NAMES,
+    baseline_eta_hours, column, features_at, LaneHistory, ShipmentRecord, Vocabulary, FEATURE_NAMES,
 };
+use crate::gbdt::{self, Forest, Loss, Matrix, Params};
 use crate::metrics::{self, Isotonic};
 use crate::MlError;
 use chrono::{DateTime, Utc};
-use perpetual::objective::Objective;
-use perpetual::{Matrix, PerpetualBooster};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Training settings.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
-    /// perpetual's budget: higher fits harder and trains longer.
-    pub budget: f32,
     pub seed: u64,
+    /// Most boosting rounds per model (each stops earlier when its validation loss does).
+    pub rounds: usize,
+    pub learning_rate: f64,
     /// Most prediction points taken from one shipment.
     pub max_examples_per_shipment: usize,
     /// Share of shipments (the latest shipped) held out for the test.
     pub test_fraction: f64,
     /// Share (just before the test) for calibration.
     pub calibration_fraction: f64,
+    /// Share of the training examples (the latest) that decides when boosting stops.
+    pub validation_fraction: f64,
     /// Target coverage of the p10–p90 window.
     pub interval_coverage: f64,
-    /// Treat category codes as categories (otherwise as ordered numbers).
-    pub categorical: bool,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            budget: 0.5,
             seed: 42,
+            rounds: 400,
+            learning_rate: 0.1,
             max_examples_per_shipment: 6,
             test_fraction: 0.2,
             calibration_fraction: 0.15,
+            validation_fraction: 0.1,
             interval_coverage: 0.8,
-            categorical: true,
         }
     }
 }
@@ -91,13 +92,7 @@ pub fn examples_of(
         .into_iter()
         .map(|t| {
             let features = features_at(record, t, history, vocabulary);
-            let col = |name: &str| {
-                FEATURE_NAMES
-                    .iter()
-                    .position(|n| *n == name)
-                    .map(|i| features[i])
-                    .unwrap_or(f64::NAN)
-            };
+            let col = |name: &str| features[column(name)];
             let in_transit = col("hours_in_transit");
             Example {
                 eta_hours: (delivered - t).num_seconds() as f64 / 3600.0,
@@ -113,7 +108,15 @@ pub fn examples_of(
         .collect()
 }
 
-/// Row-major examples into the column-major buffer perpetual reads.
+/// The ETA models' unit (a day) and target: hours to delivery beyond the baseline rule
+/// (`features::baseline_eta_hours`), in days.
+const HOURS_PER_UNIT: f64 = 24.0;
+
+fn eta_target(e: &&Example) -> f64 {
+    (e.eta_hours - baseline_eta_hours(&e.features)) / HOURS_PER_UNIT
+}
+
+/// Row-major examples into the column-major buffer the booster reads.
 fn columns(examples: &[&Example]) -> Vec<f64> {
     let cols = FEATURE_NAMES.len();
     let mut out = vec![0.0; examples.len() * cols];
@@ -125,36 +128,34 @@ fn columns(examples: &[&Example]) -> Vec<f64> {
     out
 }
 
-fn booster(objective: Objective, cfg: &TrainConfig) -> PerpetualBooster {
-    let mut b = PerpetualBooster::default()
-        .set_objective(objective)
-        .set_budget(cfg.budget)
-        .set_seed(cfg.seed)
-        .set_categorical_features(Some(
-            CATEGORICAL.iter().copied().collect::<HashSet<usize>>(),
-        ));
-    // Probabilities are calibrated afterwards; class reweighting would skew them first.
-    b.cfg.auto_class_weights = false;
-    b
-}
-
-fn fit(
-    objective: Objective,
-    cfg: &TrainConfig,
-    x: &[f64],
-    rows: usize,
-    y: &[f64],
-) -> Result<PerpetualBooster, MlError> {
-    let mut model = booster(objective, cfg);
-    let matrix = Matrix::new(x, rows, FEATURE_NAMES.len());
-    model
-        .fit(&matrix, y, None, None)
-        .map_err(|e| MlError::Model(e.to_string()))?;
-    Ok(model)
-}
-
-fn predict(model: &PerpetualBooster, x: &[f64], rows: usize) -> Vec<f64> {
-    model.predict(&Matrix::new(x, rows, FEATURE_NAMES.len()), true)
+/// Trains one model on `examples` (targets `y`), the latest `validation_fraction` of them
+/// held out to decide when to stop.
+fn fit(loss: Loss, cfg: &TrainConfig, examples: &[&Example], y: &[f64]) -> Forest {
+    let split = ((1.0 - cfg.validation_fraction) * examples.len() as f64) as usize;
+    let (train, valid) = examples.split_at(split);
+    let (xt, xv) = (columns(train), columns(valid));
+    let params = Params {
+        rounds: cfg.rounds,
+        learning_rate: cfg.learning_rate,
+        seed: cfg.seed,
+        ..Params::new(loss)
+    };
+    gbdt::train(
+        &Matrix {
+            columns: &xt,
+            rows: train.len(),
+        },
+        &y[..split],
+        (!valid.is_empty()).then_some((
+            &Matrix {
+                columns: &xv,
+                rows: valid.len(),
+            },
+            &y[split..],
+        )),
+        &params,
+        &|_| (),
+    )
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -163,10 +164,10 @@ fn sigmoid(x: f64) -> f64 {
 
 /// The trained models and what serving needs with them.
 pub struct Models {
-    pub late: PerpetualBooster,
-    pub p10: PerpetualBooster,
-    pub p50: PerpetualBooster,
-    pub p90: PerpetualBooster,
+    pub late: Forest,
+    pub p10: Forest,
+    pub p50: Forest,
+    pub p90: Forest,
     pub calibration: Isotonic,
     /// Hours added on both sides of [p10, p90] so the window holds its target coverage on
     /// the calibration set (conformalized quantile regression).
@@ -177,23 +178,27 @@ pub struct Models {
 impl Models {
     /// Late-risk probability and (p10, p50, p90) hours to delivery for feature rows.
     pub fn predict(&self, rows: &[&Example]) -> (Vec<f64>, Vec<(f64, f64, f64)>) {
-        let x = columns(rows);
-        let n = rows.len();
-        let risk = predict(&self.late, &x, n)
-            .into_iter()
-            .map(|s| self.calibration.apply(sigmoid(s)))
+        let risk = rows
+            .iter()
+            .map(|e| {
+                self.calibration
+                    .apply(sigmoid(self.late.predict_row(&e.features)))
+            })
             .collect();
-        let (a, b, c) = (
-            predict(&self.p10, &x, n),
-            predict(&self.p50, &x, n),
-            predict(&self.p90, &x, n),
-        );
+        let each =
+            |m: &Forest| -> Vec<f64> { rows.iter().map(|e| m.predict_row(&e.features)).collect() };
+        let (a, b, c) = (each(&self.p10), each(&self.p50), each(&self.p90));
         let w = self.interval_widening;
-        let eta = a
-            .into_iter()
-            .zip(b)
-            .zip(c)
-            .map(|((lo, mid), hi)| {
+        let eta = rows
+            .iter()
+            .zip(a.into_iter().zip(b).zip(c))
+            .map(|(row, ((lo, mid), hi))| {
+                let base = baseline_eta_hours(&row.features);
+                let (lo, mid, hi) = (
+                    base + HOURS_PER_UNIT * lo,
+                    base + HOURS_PER_UNIT * mid,
+                    base + HOURS_PER_UNIT * hi,
+                );
                 let lo = (lo.min(mid) - w).max(0.0);
                 let hi = hi.max(mid) + w;
                 (lo, mid.clamp(lo, hi), hi)
@@ -233,6 +238,10 @@ pub struct Report {
     pub lane_baseline: Scores,
     pub by_carrier: BTreeMap<String, Scores>,
     pub interval_widening_hours: f64,
+    /// Seconds per stage (features, each model, calibration, evaluation).
+    pub stage_seconds: BTreeMap<String, f64>,
+    /// Trees and nodes per model.
+    pub trees: BTreeMap<String, (usize, usize)>,
 }
 
 fn scores(risk: &[f64], labels: &[bool], eta: &[(f64, f64, f64)], actual: &[f64]) -> Scores {
@@ -257,10 +266,20 @@ fn scores(risk: &[f64], labels: &[bool], eta: &[(f64, f64, f64)], actual: &[f64]
 }
 
 /// Trains on the earlier shipments and reports on the latest ones.
+/// `progress` hears each stage as it starts.
 pub fn train_and_evaluate(
     records: &[ShipmentRecord],
     cfg: &TrainConfig,
+    progress: &dyn Fn(&str),
 ) -> Result<(Models, Report), MlError> {
+    let mut stage_seconds = BTreeMap::new();
+    let mut clock = std::time::Instant::now();
+    let mut stage = |name: &str, next: &str| {
+        stage_seconds.insert(name.to_string(), clock.elapsed().as_secs_f64());
+        clock = std::time::Instant::now();
+        progress(next);
+    };
+    progress("building features");
     let history = LaneHistory::from_records(records);
     let mut delivered: Vec<&ShipmentRecord> = records
         .iter()
@@ -290,39 +309,41 @@ pub fn train_and_evaluate(
     let test = collect(&delivered[test_start..], &mut vocabulary);
     let train_refs: Vec<&Example> = train.iter().filter(|e| e.late.is_some()).collect();
 
-    let x = columns(&train_refs);
     let rows = train_refs.len();
     let late_y: Vec<f64> = train_refs
         .iter()
         .map(|e| f64::from(u8::from(e.late == Some(true))))
         .collect();
-    let eta_y: Vec<f64> = train_refs.iter().map(|e| e.eta_hours).collect();
-    let late = fit(Objective::LogLoss, cfg, &x, rows, &late_y)?;
-    let quantile = |q: f64| {
-        fit(
-            Objective::QuantileLoss { quantile: Some(q) },
-            cfg,
-            &x,
-            rows,
-            &eta_y,
-        )
-    };
-    let (p10, p50, p90) = (quantile(0.1)?, quantile(0.5)?, quantile(0.9)?);
+    let eta_y: Vec<f64> = train_refs.iter().map(eta_target).collect();
+    stage(
+        "features",
+        &format!("training the late-risk model on {rows} examples"),
+    );
+    let late = fit(Loss::LogLoss, cfg, &train_refs, &late_y);
+    stage("late_risk", "training the p10 ETA model");
+    let p10 = fit(Loss::Quantile(0.1), cfg, &train_refs, &eta_y);
+    stage("eta_p10", "training the p50 ETA model");
+    let p50 = fit(Loss::Quantile(0.5), cfg, &train_refs, &eta_y);
+    stage("eta_p50", "training the p90 ETA model");
+    let p90 = fit(Loss::Quantile(0.9), cfg, &train_refs, &eta_y);
+    stage("eta_p90", "calibrating");
 
     // Calibration set: isotonic map for probabilities, conformal widening for the window.
     let cal: Vec<&Example> = calibration.iter().filter(|e| e.late.is_some()).collect();
-    let xc = columns(&cal);
-    let raw: Vec<f64> = predict(&late, &xc, cal.len())
-        .into_iter()
-        .map(sigmoid)
+    let raw: Vec<f64> = cal
+        .iter()
+        .map(|e| sigmoid(late.predict_row(&e.features)))
         .collect();
     let cal_labels: Vec<bool> = cal.iter().map(|e| e.late == Some(true)).collect();
     let calibration_map = Isotonic::fit(&raw, &cal_labels);
-    let (lo, hi) = (predict(&p10, &xc, cal.len()), predict(&p90, &xc, cal.len()));
     let nonconformity: Vec<f64> = cal
         .iter()
-        .zip(lo.iter().zip(&hi))
-        .map(|(e, (l, h))| (l - e.eta_hours).max(e.eta_hours - h))
+        .map(|e| {
+            let (l, h) = (p10.predict_row(&e.features), p90.predict_row(&e.features));
+            let base = baseline_eta_hours(&e.features);
+            let (l, h) = (base + HOURS_PER_UNIT * l, base + HOURS_PER_UNIT * h);
+            (l - e.eta_hours).max(e.eta_hours - h)
+        })
         .collect();
     let interval_widening = metrics::quantile(&nonconformity, cfg.interval_coverage).max(0.0);
     let models = Models {
@@ -335,6 +356,7 @@ pub fn train_and_evaluate(
         vocabulary,
     };
 
+    stage("calibration", "evaluating on the test set");
     let test_refs: Vec<&Example> = test.iter().filter(|e| e.late.is_some()).collect();
     if test_refs.is_empty() {
         return Err(MlError::NotEnoughData("no test examples".into()));
@@ -395,6 +417,7 @@ pub fn train_and_evaluate(
             ),
         );
     }
+    stage("evaluation", "done");
     let report = Report {
         shipments: n,
         train_examples: rows,
@@ -406,6 +429,19 @@ pub fn train_and_evaluate(
         lane_baseline: scores(&lane_risk, &labels, &lane_eta, &actual),
         by_carrier,
         interval_widening_hours: interval_widening,
+        stage_seconds,
+        trees: [
+            ("late_risk", &models.late),
+            ("eta_p10", &models.p10),
+            ("eta_p50", &models.p50),
+            ("eta_p90", &models.p90),
+        ]
+        .into_iter()
+        .map(|(k, m)| {
+            let nodes = m.trees.iter().map(|t| t.nodes.len()).sum();
+            (k.to_string(), (m.trees.len(), nodes))
+        })
+        .collect(),
     };
     Ok((models, report))
 }

@@ -23,12 +23,9 @@ pub struct TrainArgs {
     pub sim_per_day: u32,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// perpetual's budget (higher: closer fit, longer training).
-    #[arg(long, default_value_t = 0.5)]
-    pub budget: f32,
-    /// Treat category codes as ordered numbers instead of categories.
-    #[arg(long)]
-    pub no_categorical: bool,
+    /// Most boosting rounds per model (each stops earlier when its validation loss does).
+    #[arg(long, default_value_t = 400)]
+    pub rounds: usize,
     /// Where the report (JSON) is written.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -145,6 +142,18 @@ fn print(report: &Report) {
         "  interval widened by {:.1} h on each side (conformal, 80% target)",
         report.interval_widening_hours
     );
+    let stages: Vec<String> = report
+        .stage_seconds
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.1} s"))
+        .collect();
+    println!("  time: {}", stages.join(" · "));
+    let trees: Vec<String> = report
+        .trees
+        .iter()
+        .map(|(k, (t, n))| format!("{k} {t} ({n} nodes)"))
+        .collect();
+    println!("  trees: {}", trees.join(" · "));
 }
 
 pub async fn run(args: TrainArgs, settings: &crate::settings::Settings) -> anyhow::Result<()> {
@@ -164,13 +173,14 @@ pub async fn run(args: TrainArgs, settings: &crate::settings::Settings) -> anyho
         (None, None) => anyhow::bail!("give --tenant ID, or --sim-days N for simulated history"),
     };
     let cfg = TrainConfig {
-        budget: args.budget,
         seed: args.seed,
-        categorical: !args.no_categorical,
+        rounds: args.rounds,
         ..TrainConfig::default()
     };
     let bar = spinner(&format!("training on {} shipments", records.len()));
-    let (_models, report) = train_and_evaluate(&records, &cfg)?;
+    let (_models, report) = train_and_evaluate(&records, &cfg, &|stage| {
+        bar.set_message(format!("{} shipments: {stage}", records.len()))
+    })?;
     bar.finish_and_clear();
     print(&report);
     if let Some(path) = &args.report {
