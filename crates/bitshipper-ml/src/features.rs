@@ -5,7 +5,7 @@
 use bitshipper_core::{NewShipment, Reason, Status, TrackingEvent};
 use chrono::{DateTime, Datelike, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Feature names, in column order.
 pub const FEATURE_NAMES: &[&str] = &[
@@ -34,35 +34,61 @@ pub const FEATURE_NAMES: &[&str] = &[
     "international",
 ];
 
-/// Columns holding category codes (the model treats them as categories, not numbers).
-pub const CATEGORICAL: &[usize] = &[0, 1, 2, 3, 8, 9, 20, 21];
+/// The category columns, in the order `Vocabulary` keeps them.
+const CATEGORY_COLUMNS: [&str; 6] = [
+    "carrier",
+    "service",
+    "origin_region",
+    "destination_region",
+    "warehouse",
+    "category",
+];
 
-/// Strings to category codes, fixed at training time and saved with the model; an unseen
-/// value is missing (NaN).
+/// The values of a record's category columns (same order as `CATEGORY_COLUMNS`).
+fn categories(record: &ShipmentRecord) -> [Option<&str>; 6] {
+    fn region(a: &Option<bitshipper_core::Address>) -> Option<&str> {
+        a.as_ref()
+            .and_then(|a| a.region.as_deref().or(a.country.as_deref()))
+            .filter(|s| !s.is_empty())
+    }
+    let d = &record.details;
+    [
+        Some(d.carrier.as_str()),
+        d.service_level.as_deref(),
+        region(&d.origin),
+        region(&d.destination),
+        d.metadata.get("warehouse").map(String::as_str),
+        d.metadata.get("category").map(String::as_str),
+    ]
+}
+
+/// Strings to category codes, learned from the training records and saved with the model;
+/// a value not seen in training is missing (NaN).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Vocabulary {
-    codes: HashMap<String, HashMap<String, u32>>,
-    frozen: bool,
+    /// Ordered maps, so the saved model is the same bytes for the same training data.
+    codes: Vec<BTreeMap<String, u32>>,
 }
 
 impl Vocabulary {
-    fn code(&mut self, column: &str, value: Option<&str>) -> f64 {
-        let Some(value) = value else { return f64::NAN };
-        let entries = self.codes.entry(column.to_string()).or_default();
-        if let Some(c) = entries.get(value) {
-            return f64::from(*c);
+    /// Adds the record's category values not yet known.
+    pub fn learn(&mut self, record: &ShipmentRecord) {
+        self.codes
+            .resize_with(CATEGORY_COLUMNS.len(), BTreeMap::new);
+        for (entries, value) in self.codes.iter_mut().zip(categories(record)) {
+            if let Some(value) = value {
+                if !entries.contains_key(value) {
+                    let c = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+                    entries.insert(value.to_string(), c);
+                }
+            }
         }
-        if self.frozen {
-            return f64::NAN;
-        }
-        let c = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-        entries.insert(value.to_string(), c);
-        f64::from(c)
     }
 
-    /// No new values after training.
-    pub fn freeze(&mut self) {
-        self.frozen = true;
+    fn code(&self, column: usize, value: Option<&str>) -> f64 {
+        value
+            .and_then(|v| self.codes.get(column)?.get(v))
+            .map_or(f64::NAN, |c| f64::from(*c))
     }
 }
 
@@ -123,7 +149,7 @@ impl ShipmentRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LaneKey {
     pub carrier: String,
     pub service: String,
@@ -147,7 +173,7 @@ struct Delivery {
 }
 
 /// What history says about a lane as of a time.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LaneStats {
     pub deliveries: usize,
     pub on_time_rate: f64,
@@ -181,7 +207,104 @@ fn stats_before(list: &[Delivery], t: DateTime<Utc>) -> LaneStats {
     }
 }
 
+/// Where lane statistics as of a time come from: the full history in training, a snapshot
+/// taken at training time when serving.
+pub trait LaneSource {
+    fn lane(&self, key: &LaneKey, t: DateTime<Utc>) -> LaneStats;
+    fn carrier_service(&self, carrier: &str, service: &str, t: DateTime<Utc>) -> LaneStats;
+}
+
+/// Lane statistics frozen at one time (the end of the training data), saved with a model.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LaneSnapshot {
+    /// As of this time; asked about an earlier time, the snapshot knows nothing.
+    pub as_of: Option<DateTime<Utc>>,
+    lanes: Vec<(LaneKey, LaneStats)>,
+    carrier_service: Vec<((String, String), LaneStats)>,
+    #[serde(skip)]
+    lane_index: HashMap<LaneKey, usize>,
+    #[serde(skip)]
+    carrier_service_index: HashMap<(String, String), usize>,
+}
+
+impl LaneSnapshot {
+    /// Rebuilds the lookup indexes (after loading from JSON).
+    pub fn index(&mut self) {
+        self.lane_index = self
+            .lanes
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        self.carrier_service_index = self
+            .carrier_service
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+    }
+
+    fn known(&self, t: DateTime<Utc>, stats: Option<&LaneStats>) -> LaneStats {
+        match (self.as_of, stats) {
+            (Some(as_of), Some(s)) if as_of <= t => *s,
+            _ => stats_before(&[], t),
+        }
+    }
+}
+
+impl LaneSource for LaneSnapshot {
+    fn lane(&self, key: &LaneKey, t: DateTime<Utc>) -> LaneStats {
+        let stats = self.lane_index.get(key).map(|i| &self.lanes[*i].1);
+        self.known(t, stats)
+    }
+
+    fn carrier_service(&self, carrier: &str, service: &str, t: DateTime<Utc>) -> LaneStats {
+        let stats = self
+            .carrier_service_index
+            .get(&(carrier.to_string(), service.to_string()))
+            .map(|i| &self.carrier_service[*i].1);
+        self.known(t, stats)
+    }
+}
+
+impl LaneSource for LaneHistory {
+    fn lane(&self, key: &LaneKey, t: DateTime<Utc>) -> LaneStats {
+        LaneHistory::lane(self, key, t)
+    }
+
+    fn carrier_service(&self, carrier: &str, service: &str, t: DateTime<Utc>) -> LaneStats {
+        LaneHistory::carrier_service(self, carrier, service, t)
+    }
+}
+
 impl LaneHistory {
+    /// Every lane's statistics as of `t`.
+    pub fn snapshot(&self, t: DateTime<Utc>) -> LaneSnapshot {
+        let mut snapshot = LaneSnapshot {
+            as_of: Some(t),
+            lanes: self
+                .lanes
+                .iter()
+                .map(|(k, l)| (k.clone(), stats_before(l, t)))
+                .filter(|(_, s)| s.deliveries > 0)
+                .collect(),
+            carrier_service: self
+                .carrier_service
+                .iter()
+                .map(|(k, l)| (k.clone(), stats_before(l, t)))
+                .filter(|(_, s)| s.deliveries > 0)
+                .collect(),
+            ..Default::default()
+        };
+        // A stable order, so the same history gives the same artifact.
+        snapshot
+            .lanes
+            .sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+        snapshot.carrier_service.sort_by(|a, b| a.0.cmp(&b.0));
+        snapshot.index();
+        snapshot
+    }
+
     /// Builds the history from shipments (only delivered ones count).
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a ShipmentRecord>) -> Self {
         let mut h = LaneHistory::default();
@@ -276,10 +399,11 @@ fn hours(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
 pub fn features_at(
     record: &ShipmentRecord,
     t: DateTime<Utc>,
-    history: &LaneHistory,
-    vocabulary: &mut Vocabulary,
+    history: &impl LaneSource,
+    vocabulary: &Vocabulary,
 ) -> Vec<f64> {
     let d = &record.details;
+    // Events are in timeline order, which is not always time order: filter, do not cut.
     let known: Vec<&TrackingEvent> = record
         .events
         .iter()
@@ -300,21 +424,13 @@ pub fn features_at(
         .unwrap_or(f64::NAN);
     let origin_country = ShipmentRecord::country(&d.origin);
     let destination_country = ShipmentRecord::country(&d.destination);
+    let [carrier, service, origin, destination, warehouse, category] = categories(record).map(Some);
+    let code = |i: usize, v: Option<Option<&str>>| vocabulary.code(i, v.flatten());
     vec![
-        vocabulary.code("carrier", Some(&lane.carrier)),
-        vocabulary.code("service", d.service_level.as_deref()),
-        vocabulary.code(
-            "origin_region",
-            Some(&lane.origin)
-                .filter(|s| !s.is_empty())
-                .map(String::as_str),
-        ),
-        vocabulary.code(
-            "destination_region",
-            Some(&lane.destination)
-                .filter(|s| !s.is_empty())
-                .map(String::as_str),
-        ),
+        code(0, carrier),
+        code(1, service),
+        code(2, origin),
+        code(3, destination),
         d.weight_grams.map(|g| g / 1000.0).unwrap_or(f64::NAN),
         shipped
             .map(|s| f64::from(s.weekday().num_days_from_monday()))
@@ -339,8 +455,8 @@ pub fn features_at(
         lane_stats.p50_transit_hours,
         cs_stats.on_time_rate,
         cs_stats.p50_transit_hours,
-        vocabulary.code("warehouse", d.metadata.get("warehouse").map(String::as_str)),
-        vocabulary.code("category", d.metadata.get("category").map(String::as_str)),
+        code(4, warehouse),
+        code(5, category),
         match (origin_country, destination_country) {
             (Some(o), Some(dc)) => f64::from(u8::from(o != dc)),
             _ => f64::NAN,
@@ -406,8 +522,9 @@ mod tests {
             ],
         );
         let mut vocabulary = Vocabulary::default();
+        vocabulary.learn(&now);
         let history = LaneHistory::from_records([&past]);
-        let before = features_at(&now, t, &history, &mut vocabulary);
+        let before = features_at(&now, t, &history, &vocabulary);
 
         let mut later = early.to_vec();
         later.extend([
@@ -423,7 +540,7 @@ mod tests {
             ],
         );
         let richer = LaneHistory::from_records([&past, &future, &full]);
-        let after = features_at(&full, t, &richer, &mut vocabulary);
+        let after = features_at(&full, t, &richer, &vocabulary);
         assert!(same(&before, &after), "{before:?}\n{after:?}");
         assert_eq!(before[15], 1.0, "one delivery on the lane was known at t");
 
@@ -431,9 +548,6 @@ mod tests {
         let later_t: DateTime<Utc> = "2026-02-12T00:00:00Z"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            features_at(&full, later_t, &richer, &mut vocabulary)[15],
-            2.0
-        );
+        assert_eq!(features_at(&full, later_t, &richer, &vocabulary)[15], 2.0);
     }
 }

@@ -4,7 +4,9 @@
 
 pub mod features;
 pub mod gbdt;
+pub mod history;
 pub mod metrics;
+pub mod model;
 pub mod train;
 
 /// The ML crate's error type.
@@ -12,6 +14,8 @@ pub mod train;
 pub enum MlError {
     #[error("not enough data: {0}")]
     NotEnoughData(String),
+    #[error("training data: {0}")]
+    Data(String),
     #[error("model: {0}")]
     Model(String),
 }

@@ -8,6 +8,7 @@ use crate::features::{
 };
 use crate::gbdt::{self, Forest, Loss, Matrix, Params};
 use crate::metrics::{self, Isotonic};
+use crate::model::{Models, HOURS_PER_UNIT};
 use crate::MlError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -68,7 +69,7 @@ pub struct Example {
 pub fn examples_of(
     record: &ShipmentRecord,
     history: &LaneHistory,
-    vocabulary: &mut Vocabulary,
+    vocabulary: &Vocabulary,
     max: usize,
 ) -> Vec<Example> {
     let (Some(delivered), Some(_)) = (record.delivered_at(), record.shipped_at()) else {
@@ -107,10 +108,6 @@ pub fn examples_of(
         })
         .collect()
 }
-
-/// The ETA models' unit (a day) and target: hours to delivery beyond the baseline rule
-/// (`features::baseline_eta_hours`), in days.
-const HOURS_PER_UNIT: f64 = 24.0;
 
 fn eta_target(e: &&Example) -> f64 {
     (e.eta_hours - baseline_eta_hours(&e.features)) / HOURS_PER_UNIT
@@ -162,50 +159,9 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// The trained models and what serving needs with them.
-pub struct Models {
-    pub late: Forest,
-    pub p10: Forest,
-    pub p50: Forest,
-    pub p90: Forest,
-    pub calibration: Isotonic,
-    /// Hours added on both sides of [p10, p90] so the window holds its target coverage on
-    /// the calibration set (conformalized quantile regression).
-    pub interval_widening: f64,
-    pub vocabulary: Vocabulary,
-}
-
-impl Models {
-    /// Late-risk probability and (p10, p50, p90) hours to delivery for feature rows.
-    pub fn predict(&self, rows: &[&Example]) -> (Vec<f64>, Vec<(f64, f64, f64)>) {
-        let risk = rows
-            .iter()
-            .map(|e| {
-                self.calibration
-                    .apply(sigmoid(self.late.predict_row(&e.features)))
-            })
-            .collect();
-        let each =
-            |m: &Forest| -> Vec<f64> { rows.iter().map(|e| m.predict_row(&e.features)).collect() };
-        let (a, b, c) = (each(&self.p10), each(&self.p50), each(&self.p90));
-        let w = self.interval_widening;
-        let eta = rows
-            .iter()
-            .zip(a.into_iter().zip(b).zip(c))
-            .map(|(row, ((lo, mid), hi))| {
-                let base = baseline_eta_hours(&row.features);
-                let (lo, mid, hi) = (
-                    base + HOURS_PER_UNIT * lo,
-                    base + HOURS_PER_UNIT * mid,
-                    base + HOURS_PER_UNIT * hi,
-                );
-                let lo = (lo.min(mid) - w).max(0.0);
-                let hi = hi.max(mid) + w;
-                (lo, mid.clamp(lo, hi), hi)
-            })
-            .collect();
-        (risk, eta)
-    }
+/// Late risk and (p10, p50, p90) hours to delivery for examples.
+fn predict_examples(models: &Models, rows: &[&Example]) -> (Vec<f64>, Vec<(f64, f64, f64)>) {
+    rows.iter().map(|e| models.predict_row(&e.features)).unzip()
 }
 
 /// Accuracy of one predictor on the test set.
@@ -297,16 +253,18 @@ pub fn train_and_evaluate(
     let cal_start = ((1.0 - cfg.test_fraction - cfg.calibration_fraction) * n as f64) as usize;
     let test_from = delivered[test_start].shipped_at().unwrap_or_default();
     let mut vocabulary = Vocabulary::default();
-    let collect = |slice: &[&ShipmentRecord], vocabulary: &mut Vocabulary| -> Vec<Example> {
+    for r in &delivered[..cal_start] {
+        vocabulary.learn(r);
+    }
+    let collect = |slice: &[&ShipmentRecord]| -> Vec<Example> {
         slice
             .iter()
-            .flat_map(|r| examples_of(r, &history, vocabulary, cfg.max_examples_per_shipment))
+            .flat_map(|r| examples_of(r, &history, &vocabulary, cfg.max_examples_per_shipment))
             .collect()
     };
-    let train = collect(&delivered[..cal_start], &mut vocabulary);
-    vocabulary.freeze();
-    let calibration = collect(&delivered[cal_start..test_start], &mut vocabulary);
-    let test = collect(&delivered[test_start..], &mut vocabulary);
+    let train = collect(&delivered[..cal_start]);
+    let calibration = collect(&delivered[cal_start..test_start]);
+    let test = collect(&delivered[test_start..]);
     let train_refs: Vec<&Example> = train.iter().filter(|e| e.late.is_some()).collect();
 
     let rows = train_refs.len();
@@ -346,7 +304,14 @@ pub fn train_and_evaluate(
         })
         .collect();
     let interval_widening = metrics::quantile(&nonconformity, cfg.interval_coverage).max(0.0);
+    let as_of = delivered
+        .iter()
+        .filter_map(|r| r.delivered_at())
+        .max()
+        .unwrap_or(test_from);
     let models = Models {
+        feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+        lanes: history.snapshot(as_of),
         late,
         p10,
         p50,
@@ -361,7 +326,7 @@ pub fn train_and_evaluate(
     if test_refs.is_empty() {
         return Err(MlError::NotEnoughData("no test examples".into()));
     }
-    let (risk, eta) = models.predict(&test_refs);
+    let (risk, eta) = predict_examples(&models, &test_refs);
     let labels: Vec<bool> = test_refs.iter().map(|e| e.late == Some(true)).collect();
     let actual: Vec<f64> = test_refs.iter().map(|e| e.eta_hours).collect();
     let model_scores = scores(&risk, &labels, &eta, &actual);

@@ -3,7 +3,7 @@
 //! beside the carrier-promise and lane-history baselines.
 
 use anyhow::Context;
-use bitshipper_core::{EventInput, MappingTable, NewShipment, ShipmentInput, TenantId};
+use bitshipper_core::TenantId;
 use bitshipper_ml::features::ShipmentRecord;
 use bitshipper_ml::train::{train_and_evaluate, Report, TrainConfig};
 use bitshipper_store::{ShipmentFilter, Store};
@@ -26,6 +26,9 @@ pub struct TrainArgs {
     /// Most boosting rounds per model (each stops earlier when its validation loss does).
     #[arg(long, default_value_t = 400)]
     pub rounds: usize,
+    /// Where the trained models are written (JSON; what `serve` loads with `--model`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Where the report (JSON) is written.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -42,34 +45,21 @@ fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
-/// Simulated history as records (events validated exactly as ingest would).
+/// Simulated history as records, with a progress bar.
 fn simulated(days: u32, per_day: u32, seed: u64) -> anyhow::Result<Vec<ShipmentRecord>> {
-    use bitshipper_sim::{Simulation, TenantProfile};
-    let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).context("date")?;
-    let sim = Simulation::new(seed, TenantProfile::outdoor(), start, days, per_day)?;
-    let mapping = MappingTable::builtin()?;
-    let tenant = TenantId::new();
-    let bar = ProgressBar::new(sim.total_shipments());
+    let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} shipments ({eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     bar.set_prefix("simulating");
-    let mut records = Vec::new();
-    for s in sim.shipments() {
-        bar.inc(1);
-        let input: ShipmentInput = serde_json::from_value(s.shipment.clone())?;
-        let details = NewShipment::try_from(input)?;
-        let mut events: Vec<_> = s
-            .events
-            .iter()
-            .filter_map(|(_, e)| EventInput::parse(tenant, e, &mapping, "").ok())
-            .collect();
-        events.sort_by(bitshipper_core::fold::timeline_order);
-        events.dedup_by(|a, b| a.event_key == b.event_key);
-        records.push(ShipmentRecord { details, events });
-    }
+    let records = bitshipper_ml::history::simulated(days, per_day, seed, &|i, total| {
+        if i % 1024 == 1 {
+            bar.set_length(total);
+            bar.set_position(i);
+        }
+    })?;
     bar.finish_and_clear();
     Ok(records)
 }
@@ -178,11 +168,16 @@ pub async fn run(args: TrainArgs, settings: &crate::settings::Settings) -> anyho
         ..TrainConfig::default()
     };
     let bar = spinner(&format!("training on {} shipments", records.len()));
-    let (_models, report) = train_and_evaluate(&records, &cfg, &|stage| {
+    let (models, report) = train_and_evaluate(&records, &cfg, &|stage| {
         bar.set_message(format!("{} shipments: {stage}", records.len()))
     })?;
     bar.finish_and_clear();
     print(&report);
+    if let Some(path) = &args.out {
+        std::fs::write(path, models.to_json()?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("models written to {}", path.display());
+    }
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
         println!("report written to {}", path.display());

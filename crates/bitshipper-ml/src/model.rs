@@ -1,0 +1,195 @@
+//! A trained model set as one artifact (the four forests, the probability calibration, the
+//! window's conformal widening, the category vocabulary and the lane statistics as of the end
+//! of training) and what serving asks of it: a prediction for a shipment at a time, with the
+//! reasons in plain words.
+
+use crate::features::{
+    baseline_eta_hours, features_at, LaneSnapshot, ShipmentRecord, Vocabulary, FEATURE_NAMES,
+};
+use crate::gbdt::Forest;
+use crate::metrics::Isotonic;
+use crate::MlError;
+use bitshipper_core::{Reason, Status};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The ETA models' unit (a day) and target: hours to delivery beyond the baseline rule
+/// (`features::baseline_eta_hours`), in days.
+pub(crate) const HOURS_PER_UNIT: f64 = 24.0;
+
+/// Most reasons given with a prediction.
+const MAX_REASONS: usize = 3;
+
+/// Everything serving needs, saved and loaded as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Models {
+    pub feature_names: Vec<String>,
+    pub late: Forest,
+    pub p10: Forest,
+    pub p50: Forest,
+    pub p90: Forest,
+    pub calibration: Isotonic,
+    /// Hours added on both sides of [p10, p90] so the window holds its target coverage on
+    /// the calibration set (conformalized quantile regression).
+    pub interval_widening: f64,
+    pub vocabulary: Vocabulary,
+    pub lanes: LaneSnapshot,
+}
+
+/// A model's answer for one shipment at one time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub eta_p10: DateTime<Utc>,
+    pub eta_p50: DateTime<Utc>,
+    pub eta_p90: DateTime<Utc>,
+    /// Probability of delivery after the promised day (calibrated); absent without a promise.
+    pub late_risk: Option<f64>,
+    /// What moved the late risk most, in plain words.
+    pub reasons: Vec<String>,
+    pub scored_at: DateTime<Utc>,
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl Models {
+    pub fn to_json(&self) -> Result<Vec<u8>, MlError> {
+        serde_json::to_vec(self).map_err(|e| MlError::Model(e.to_string()))
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, MlError> {
+        let mut models: Models =
+            serde_json::from_slice(bytes).map_err(|e| MlError::Model(e.to_string()))?;
+        if models.feature_names != FEATURE_NAMES {
+            return Err(MlError::Model(
+                "the model was trained on a different feature list; retrain it".into(),
+            ));
+        }
+        models.lanes.index();
+        Ok(models)
+    }
+
+    /// Calibrated late risk and the (p10, p50, p90) hours to delivery for a feature row.
+    pub fn predict_row(&self, row: &[f64]) -> (f64, (f64, f64, f64)) {
+        let risk = self.calibration.apply(sigmoid(self.late.predict_row(row)));
+        let base = baseline_eta_hours(row);
+        let hours = |m: &Forest| base + HOURS_PER_UNIT * m.predict_row(row);
+        let (lo, mid, hi) = (hours(&self.p10), hours(&self.p50), hours(&self.p90));
+        let w = self.interval_widening;
+        let lo = (lo.min(mid) - w).max(0.0);
+        let hi = hi.max(mid) + w;
+        (risk, (lo, mid.clamp(lo, hi), hi))
+    }
+
+    /// The prediction for `record` as of `t`, from what was known at `t`.
+    pub fn score(&self, record: &ShipmentRecord, t: DateTime<Utc>) -> Prediction {
+        let row = features_at(record, t, &self.lanes, &self.vocabulary);
+        let (risk, (lo, mid, hi)) = self.predict_row(&row);
+        let at = |h: f64| t + Duration::seconds((h * 3600.0).round() as i64);
+        Prediction {
+            eta_p10: at(lo),
+            eta_p50: at(mid),
+            eta_p90: at(hi),
+            late_risk: record.promised_by().map(|_| risk),
+            reasons: self.reasons(record, &row),
+            scored_at: t,
+        }
+    }
+
+    /// The features that raised the late risk most (or, when none did, moved it most).
+    pub fn reasons(&self, record: &ShipmentRecord, row: &[f64]) -> Vec<String> {
+        let (shares, _) = self.late.contributions(row);
+        let mut ranked: Vec<(usize, f64)> = shares.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let raising: Vec<usize> = ranked
+            .iter()
+            .filter(|(_, s)| *s > 0.01)
+            .map(|(i, _)| *i)
+            .collect();
+        let chosen = if raising.is_empty() {
+            ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+            ranked.iter().map(|(i, _)| *i).collect()
+        } else {
+            raising
+        };
+        chosen
+            .into_iter()
+            .filter_map(|i| describe(i, row, record))
+            .take(MAX_REASONS)
+            .collect()
+    }
+}
+
+/// One feature's value in words, or `None` when it says nothing useful (missing values).
+fn describe(feature: usize, row: &[f64], record: &ShipmentRecord) -> Option<String> {
+    let v = row[feature];
+    if v.is_nan() {
+        return None;
+    }
+    let d = &record.details;
+    let lane = record.lane();
+    let pct = |x: f64| (x * 100.0).round();
+    let text = match FEATURE_NAMES[feature] {
+        "carrier" => format!("carrier {}", d.carrier),
+        "service" => format!(
+            "service {}",
+            d.service_level.as_deref().unwrap_or("unknown")
+        ),
+        "origin_region" => format!("shipped from {}", lane.origin),
+        "destination_region" => format!("going to {}", lane.destination),
+        "weight_kg" => format!("weighs {v:.1} kg"),
+        "ship_weekday" => {
+            let day = [
+                "Monday",
+                "Tuesday",
+                "Wednesday",
+                "Thursday",
+                "Friday",
+                "Saturday",
+                "Sunday",
+            ]
+            .get(v as usize)?;
+            format!("shipped on a {day}")
+        }
+        "ship_hour" => format!("handed over at {v:.0}:00"),
+        "hours_in_transit" => format!("in transit for {v:.0} hours"),
+        "status" => format!(
+            "last status: {}",
+            Status::ALL.get(v as usize)?.as_str().replace('_', " ")
+        ),
+        "reason" => format!(
+            "last scan: {}",
+            Reason::ALL.get(v as usize)?.as_str().replace('_', " ")
+        ),
+        "hours_since_last_scan" => format!("no scan for {v:.0} hours"),
+        "scans_so_far" => format!("{v:.0} scans so far"),
+        "promised_transit_days" => format!("promised in {v:.0} days"),
+        "hours_until_promised" if v < 0.0 => format!("past the promised day by {:.0} hours", -v),
+        "hours_until_promised" => format!("{v:.0} hours left before the promised day ends"),
+        "weekend_at_t" if v > 0.5 => "it is the weekend".to_string(),
+        "weekend_at_t" => return None,
+        "lane_deliveries" => format!("{v:.0} earlier deliveries on this lane"),
+        "lane_on_time_rate" => format!(
+            "this lane is late {}% of the time with {}",
+            pct(1.0 - v),
+            d.carrier
+        ),
+        "lane_p50_transit_hours" => format!("this lane usually takes {v:.0} hours"),
+        "carrier_service_on_time_rate" => format!(
+            "{} {} is late {}% of the time",
+            d.carrier,
+            lane.service,
+            pct(1.0 - v)
+        ),
+        "carrier_service_p50_transit_hours" => {
+            format!("{} {} usually takes {v:.0} hours", d.carrier, lane.service)
+        }
+        "warehouse" => format!("from warehouse {}", d.metadata.get("warehouse")?),
+        "category" => format!("product category {}", d.metadata.get("category")?),
+        "international" if v > 0.5 => "international shipment".to_string(),
+        "international" => "domestic shipment".to_string(),
+        _ => return None,
+    };
+    Some(text)
+}
