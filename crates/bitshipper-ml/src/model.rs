@@ -72,7 +72,12 @@ impl Models {
 
     /// Calibrated late risk and the (p10, p50, p90) hours to delivery for a feature row.
     pub fn predict_row(&self, row: &[f64]) -> (f64, (f64, f64, f64)) {
-        let risk = self.calibration.apply(sigmoid(self.late.predict_row(row)));
+        self.predict_with_raw_risk(row, self.late.predict_row(row))
+    }
+
+    /// As `predict_row`, given the late model's raw output (log-odds) already computed.
+    fn predict_with_raw_risk(&self, row: &[f64], raw_risk: f64) -> (f64, (f64, f64, f64)) {
+        let risk = self.calibration.apply(sigmoid(raw_risk));
         let base = baseline_eta_hours(row);
         let hours = |m: &Forest| base + HOURS_PER_UNIT * m.predict_row(row);
         let (lo, mid, hi) = (hours(&self.p10), hours(&self.p50), hours(&self.p90));
@@ -85,21 +90,29 @@ impl Models {
     /// The prediction for `record` as of `t`, from what was known at `t`.
     pub fn score(&self, record: &ShipmentRecord, t: DateTime<Utc>) -> Prediction {
         let row = features_at(record, t, &self.lanes, &self.vocabulary);
-        let (risk, (lo, mid, hi)) = self.predict_row(&row);
+        // One walk of the late model gives both its output and its reasons.
+        let (shares, expected) = self.late.contributions(&row);
+        let raw_risk = expected + shares.iter().sum::<f64>();
+        let (risk, (lo, mid, hi)) = self.predict_with_raw_risk(&row, raw_risk);
         let at = |h: f64| t + Duration::seconds((h * 3600.0).round() as i64);
         Prediction {
             eta_p10: at(lo),
             eta_p50: at(mid),
             eta_p90: at(hi),
             late_risk: record.promised_by().map(|_| risk),
-            reasons: self.reasons(record, &row),
+            reasons: self.reasons(record, &row, shares),
             scored_at: t,
         }
     }
 
+    /// Predictions for many shipments, spread over the cores.
+    pub fn score_batch(&self, batch: &[(&ShipmentRecord, DateTime<Utc>)]) -> Vec<Prediction> {
+        use rayon::prelude::*;
+        batch.par_iter().map(|(r, t)| self.score(r, *t)).collect()
+    }
+
     /// The features that raised the late risk most (or, when none did, moved it most).
-    pub fn reasons(&self, record: &ShipmentRecord, row: &[f64]) -> Vec<String> {
-        let (shares, _) = self.late.contributions(row);
+    fn reasons(&self, record: &ShipmentRecord, row: &[f64], shares: Vec<f64>) -> Vec<String> {
         let mut ranked: Vec<(usize, f64)> = shares.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let raising: Vec<usize> = ranked

@@ -26,9 +26,16 @@ pub struct TrainArgs {
     /// Most boosting rounds per model (each stops earlier when its validation loss does).
     #[arg(long, default_value_t = 400)]
     pub rounds: usize,
+    /// Shrinkage of each tree's output (higher: fewer trees, faster scoring).
+    #[arg(long, default_value_t = 0.25)]
+    pub learning_rate: f64,
     /// Where the trained models are written (JSON; what `serve` loads with `--model`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write each split's examples as CSV into this directory (train, calibration,
+    /// test), for `scripts/compare-lightgbm`.
+    #[arg(long)]
+    pub export_features: Option<PathBuf>,
     /// Where the report (JSON) is written.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -165,6 +172,8 @@ pub async fn run(args: TrainArgs, settings: &crate::settings::Settings) -> anyho
     let cfg = TrainConfig {
         seed: args.seed,
         rounds: args.rounds,
+        learning_rate: args.learning_rate,
+        export_dir: args.export_features.clone(),
         ..TrainConfig::default()
     };
     let bar = spinner(&format!("training on {} shipments", records.len()));

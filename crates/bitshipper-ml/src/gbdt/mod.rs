@@ -6,6 +6,7 @@
 //! docs/ml.md says why this replaced `perpetual`.
 
 pub mod bins;
+mod flat;
 mod grow;
 pub mod tree;
 
@@ -64,6 +65,9 @@ pub struct Forest {
     pub base: f64,
     pub trees: Vec<Tree>,
     pub features: usize,
+    /// The trees packed for prediction (built on first use).
+    #[serde(skip)]
+    flat: std::sync::OnceLock<flat::FlatForest>,
 }
 
 /// Column-major training data: `columns[f * rows + r]`.
@@ -146,7 +150,11 @@ impl Forest {
     /// The raw output for one row (log-odds for `LogLoss`).
     #[inline]
     pub fn predict_row(&self, row: &[f64]) -> f64 {
-        self.base + self.trees.iter().map(|t| t.predict(row)).sum::<f64>()
+        self.base
+            + self
+                .flat
+                .get_or_init(|| flat::FlatForest::pack(&self.trees))
+                .predict(row)
     }
 
     /// Raw outputs for row-major rows (`features` values each).
@@ -262,6 +270,7 @@ pub fn train(
         base,
         trees,
         features,
+        flat: std::sync::OnceLock::new(),
     }
 }
 
