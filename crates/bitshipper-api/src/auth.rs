@@ -256,6 +256,11 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/v1/shipments", Access::Scope(Scope::Read)),
     ("get", "/v1/shipments/lookup", Access::Scope(Scope::Read)),
     ("get", "/v1/shipments/{id}", Access::Scope(Scope::Read)),
+    (
+        "get",
+        "/v1/predictions/accuracy",
+        Access::Scope(Scope::Read),
+    ),
     ("patch", "/v1/shipments/{id}", Access::Scope(Scope::Write)),
     (
         "post",

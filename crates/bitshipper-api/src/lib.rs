@@ -67,7 +67,9 @@ pub fn ops_router(state: AppState) -> Router {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    use routes::{account, audit, erasures, events, imports, keys, shipments, users, webhooks};
+    use routes::{
+        account, audit, erasures, events, imports, keys, predictions, shipments, users, webhooks,
+    };
     let v1 = Router::new()
         .route("/v1/events", post(events::ingest_events))
         .route(
@@ -84,6 +86,7 @@ pub fn router(state: AppState) -> Router {
             post(shipments::cancel_shipment),
         )
         .route("/v1/shipments/{id}/events", get(shipments::shipment_events))
+        .route("/v1/predictions/accuracy", get(predictions::accuracy))
         .route("/v1/api-keys", post(keys::create_key).get(keys::list_keys))
         .route(
             "/v1/api-keys/{id}",

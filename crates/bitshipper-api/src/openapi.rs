@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 document (`/openapi.json`) and the browsable API page (`/docs`).
 
 use crate::auth::{Access, ROUTE_ACCESS};
-use crate::routes::{account, audit, erasures, events, imports, keys, shipments, users, webhooks};
+use crate::routes::{
+    account, audit, erasures, events, imports, keys, predictions, shipments, users, webhooks,
+};
 use crate::state::AppState;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -22,6 +24,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         shipments::create_shipment, shipments::list_shipments, shipments::lookup_shipment,
         shipments::get_shipment, shipments::update_shipment, shipments::cancel_shipment,
         shipments::shipment_events,
+        predictions::accuracy,
         keys::create_key, keys::list_keys, keys::get_key, keys::revoke_key,
         audit::list_audit,
         erasures::erase_recipient,
@@ -37,6 +40,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
     tags(
         (name = "events", description = "Ingest carrier tracking events"),
         (name = "shipments", description = "Shipments and their timelines"),
+        (name = "predictions", description = "How well delivery predictions held"),
         (name = "api-keys", description = "Manage API keys (admin scope)"),
         (name = "auth", description = "Sign in with email and password (and a second factor); the session cookie then authenticates, with `X-CSRF-Token` on writes"),
         (name = "users", description = "People in the tenant, their roles and invitations"),

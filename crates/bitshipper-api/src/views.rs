@@ -43,6 +43,49 @@ pub struct ShipmentView {
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
+    /// The latest prediction for a shipment in transit (absent before the first scan, when no
+    /// model is live, and for shipments finished before one was).
+    pub prediction: Option<PredictionView>,
+}
+
+/// The predicted delivery window: 80% of deliveries fall between p10 and p90.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EtaWindow {
+    #[schema(value_type = String, format = DateTime)]
+    pub p10: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub p50: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub p90: DateTime<Utc>,
+}
+
+/// A model's prediction for a shipment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PredictionView {
+    pub eta: EtaWindow,
+    /// Probability of delivery after the promised date (absent without a promised date).
+    pub late_risk: Option<f64>,
+    /// What raised the late risk most, in plain words.
+    pub reasons: Vec<String>,
+    pub model_version: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub scored_at: DateTime<Utc>,
+}
+
+impl From<bitshipper_store::PredictionWrite> for PredictionView {
+    fn from(p: bitshipper_store::PredictionWrite) -> Self {
+        Self {
+            eta: EtaWindow {
+                p10: p.eta_p10,
+                p50: p.eta_p50,
+                p90: p.eta_p90,
+            },
+            late_risk: p.late_risk,
+            reasons: p.reasons,
+            model_version: p.model_version,
+            scored_at: p.scored_at,
+        }
+    }
 }
 
 impl From<Shipment> for ShipmentView {
@@ -73,6 +116,7 @@ impl From<Shipment> for ShipmentView {
             cancelled_at: s.cancelled_at,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            prediction: None,
         }
     }
 }

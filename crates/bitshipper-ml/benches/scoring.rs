@@ -8,7 +8,10 @@ use bitshipper_ml::train::{train_and_evaluate, TrainConfig};
 use chrono::{DateTime, Duration, Utc};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
-fn setup() -> (Models, Vec<(bitshipper_ml::features::ShipmentRecord, DateTime<Utc>)>) {
+fn setup() -> (
+    Models,
+    Vec<(bitshipper_ml::features::ShipmentRecord, DateTime<Utc>)>,
+) {
     let records = simulated(60, 150, 42, &|_, _| ()).unwrap_or_else(|e| panic!("{e}"));
     let (models, _) = train_and_evaluate(&records, &TrainConfig::default(), &|_| ())
         .unwrap_or_else(|e| panic!("{e}"));

@@ -170,7 +170,15 @@ struct Delivery {
     at: DateTime<Utc>,
     transit_hours: f64,
     late: Option<bool>,
+    /// Deliveries up to and including this one that could be judged late or on time, and
+    /// those late (running totals, so "as of t" rates cost one lookup).
+    judged_through: u32,
+    late_through: u32,
 }
+
+/// Deliveries in the lane's rolling median of transit time (the most recent ones, a window
+/// that follows change).
+const MEDIAN_WINDOW: usize = 101;
 
 /// What history says about a lane as of a time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -182,28 +190,30 @@ pub struct LaneStats {
 
 fn stats_before(list: &[Delivery], t: DateTime<Utc>) -> LaneStats {
     let n = list.partition_point(|d| d.at < t);
-    let known = &list[..n];
-    if known.is_empty() {
+    let Some(last) = n.checked_sub(1).map(|i| &list[i]) else {
         return LaneStats {
             deliveries: 0,
             on_time_rate: f64::NAN,
             p50_transit_hours: f64::NAN,
         };
-    }
-    let judged: Vec<bool> = known.iter().filter_map(|d| d.late).collect();
-    let on_time_rate = if judged.is_empty() {
+    };
+    let on_time_rate = if last.judged_through == 0 {
         f64::NAN
     } else {
-        judged.iter().filter(|l| !**l).count() as f64 / judged.len() as f64
+        f64::from(last.judged_through - last.late_through) / f64::from(last.judged_through)
     };
-    // The median of the most recent deliveries (at most 200), a window that follows change.
-    let recent = &known[known.len().saturating_sub(200)..];
-    let mut transit: Vec<f64> = recent.iter().map(|d| d.transit_hours).collect();
-    transit.sort_by(|a, b| a.total_cmp(b));
+    let recent = &list[n.saturating_sub(MEDIAN_WINDOW)..n];
+    let mut transit = [0.0; MEDIAN_WINDOW];
+    for (slot, d) in transit.iter_mut().zip(recent) {
+        *slot = d.transit_hours;
+    }
+    let transit = &mut transit[..recent.len()];
+    let mid = transit.len() / 2;
+    let (_, median, _) = transit.select_nth_unstable_by(mid, f64::total_cmp);
     LaneStats {
-        deliveries: known.len(),
+        deliveries: n,
         on_time_rate,
-        p50_transit_hours: transit[transit.len() / 2],
+        p50_transit_hours: *median,
     }
 }
 
@@ -316,6 +326,8 @@ impl LaneHistory {
                 at: delivered,
                 transit_hours: (delivered - shipped).num_seconds() as f64 / 3600.0,
                 late: r.late(),
+                judged_through: 0,
+                late_through: 0,
             };
             let lane = r.lane();
             h.carrier_service
@@ -326,6 +338,12 @@ impl LaneHistory {
         }
         for list in h.lanes.values_mut().chain(h.carrier_service.values_mut()) {
             list.sort_by_key(|d| d.at);
+            let (mut judged, mut late) = (0, 0);
+            for d in list.iter_mut() {
+                judged += u32::from(d.late.is_some());
+                late += u32::from(d.late == Some(true));
+                (d.judged_through, d.late_through) = (judged, late);
+            }
         }
         h
     }

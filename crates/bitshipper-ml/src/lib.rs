@@ -2,6 +2,7 @@
 //! known after the prediction time), gradient-boosted models, and their evaluation against the
 //! carrier's promise and the lane's history.
 
+pub mod accuracy;
 pub mod features;
 pub mod gbdt;
 pub mod history;

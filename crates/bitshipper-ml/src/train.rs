@@ -31,6 +31,9 @@ pub struct TrainConfig {
     pub validation_fraction: f64,
     /// Target coverage of the p10–p90 window.
     pub interval_coverage: f64,
+    /// Most training examples: beyond it, a fixed share of them is kept (chosen by a hash of
+    /// their position, so the same data keeps the same ones).
+    pub max_training_examples: usize,
     /// Also write the examples of each split as CSV here (for comparing with other libraries).
     pub export_dir: Option<std::path::PathBuf>,
 }
@@ -48,6 +51,7 @@ impl Default for TrainConfig {
             calibration_fraction: 0.15,
             validation_fraction: 0.1,
             interval_coverage: 0.8,
+            max_training_examples: 2_000_000,
             export_dir: None,
         }
     }
@@ -170,12 +174,23 @@ fn export_csv(path: &std::path::Path, examples: &[Example]) -> Result<(), MlErro
     use std::io::Write;
     let io = |e: std::io::Error| MlError::Data(format!("{}: {e}", path.display()));
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-    writeln!(out, "{},late,eta_hours,baseline_hours", FEATURE_NAMES.join(",")).map_err(io)?;
+    writeln!(
+        out,
+        "{},late,eta_hours,baseline_hours",
+        FEATURE_NAMES.join(",")
+    )
+    .map_err(io)?;
     for e in examples.iter().filter(|e| e.late.is_some()) {
         let mut line: Vec<String> = e
             .features
             .iter()
-            .map(|v| if v.is_nan() { String::new() } else { v.to_string() })
+            .map(|v| {
+                if v.is_nan() {
+                    String::new()
+                } else {
+                    v.to_string()
+                }
+            })
             .collect();
         line.push(u8::from(e.late == Some(true)).to_string());
         line.push(e.eta_hours.to_string());
@@ -220,6 +235,9 @@ pub struct Report {
     pub lane_baseline: Scores,
     pub by_carrier: BTreeMap<String, Scores>,
     pub interval_widening_hours: f64,
+    /// First shipment and last delivery of the training data.
+    pub trained_from: DateTime<Utc>,
+    pub trained_to: DateTime<Utc>,
     /// Seconds per stage (features, each model, calibration, evaluation).
     pub stage_seconds: BTreeMap<String, f64>,
     /// Trees and nodes per model.
@@ -247,6 +265,69 @@ fn scores(risk: &[f64], labels: &[bool], eta: &[(f64, f64, f64)], actual: &[f64]
     }
 }
 
+/// The time split: delivered shipments by ship time, where calibration and test begin.
+struct Holdout<'a> {
+    history: LaneHistory,
+    delivered: Vec<&'a ShipmentRecord>,
+    cal_start: usize,
+    test_start: usize,
+}
+
+impl<'a> Holdout<'a> {
+    fn of(records: &'a [ShipmentRecord], cfg: &TrainConfig) -> Result<Self, MlError> {
+        let history = LaneHistory::from_records(records);
+        let mut delivered: Vec<&ShipmentRecord> = records
+            .iter()
+            .filter(|r| r.delivered_at().is_some() && r.shipped_at().is_some())
+            .collect();
+        if delivered.len() < 200 {
+            return Err(MlError::NotEnoughData(format!(
+                "{} delivered shipments; at least 200 are needed",
+                delivered.len()
+            )));
+        }
+        delivered.sort_by_key(|r| r.shipped_at());
+        let n = delivered.len() as f64;
+        Ok(Self {
+            history,
+            test_start: ((1.0 - cfg.test_fraction) * n) as usize,
+            cal_start: ((1.0 - cfg.test_fraction - cfg.calibration_fraction) * n) as usize,
+            delivered,
+        })
+    }
+}
+
+/// How `models` (trained earlier, with their own vocabulary) score on the test split that
+/// training on `records` with `cfg` holds out: the champion's side of a champion/challenger
+/// comparison on the same holdout.
+pub fn evaluate_on_holdout(
+    models: &Models,
+    records: &[ShipmentRecord],
+    cfg: &TrainConfig,
+) -> Result<Scores, MlError> {
+    let h = Holdout::of(records, cfg)?;
+    let test: Vec<Example> = h.delivered[h.test_start..]
+        .iter()
+        .flat_map(|r| {
+            examples_of(
+                r,
+                &h.history,
+                &models.vocabulary,
+                cfg.max_examples_per_shipment,
+            )
+        })
+        .filter(|e| e.late.is_some())
+        .collect();
+    let refs: Vec<&Example> = test.iter().collect();
+    if refs.is_empty() {
+        return Err(MlError::NotEnoughData("no test examples".into()));
+    }
+    let (risk, eta) = predict_examples(models, &refs);
+    let labels: Vec<bool> = refs.iter().map(|e| e.late == Some(true)).collect();
+    let actual: Vec<f64> = refs.iter().map(|e| e.eta_hours).collect();
+    Ok(scores(&risk, &labels, &eta, &actual))
+}
+
 /// Trains on the earlier shipments and reports on the latest ones.
 /// `progress` hears each stage as it starts.
 pub fn train_and_evaluate(
@@ -262,21 +343,13 @@ pub fn train_and_evaluate(
         progress(next);
     };
     progress("building features");
-    let history = LaneHistory::from_records(records);
-    let mut delivered: Vec<&ShipmentRecord> = records
-        .iter()
-        .filter(|r| r.delivered_at().is_some() && r.shipped_at().is_some())
-        .collect();
-    if delivered.len() < 200 {
-        return Err(MlError::NotEnoughData(format!(
-            "{} delivered shipments; at least 200 are needed",
-            delivered.len()
-        )));
-    }
-    delivered.sort_by_key(|r| r.shipped_at());
+    let Holdout {
+        history,
+        delivered,
+        cal_start,
+        test_start,
+    } = Holdout::of(records, cfg)?;
     let n = delivered.len();
-    let test_start = ((1.0 - cfg.test_fraction) * n as f64) as usize;
-    let cal_start = ((1.0 - cfg.test_fraction - cfg.calibration_fraction) * n as f64) as usize;
     let test_from = delivered[test_start].shipped_at().unwrap_or_default();
     let mut vocabulary = Vocabulary::default();
     for r in &delivered[..cal_start] {
@@ -291,9 +364,22 @@ pub fn train_and_evaluate(
     let train = collect(&delivered[..cal_start]);
     let calibration = collect(&delivered[cal_start..test_start]);
     let test = collect(&delivered[test_start..]);
-    let train_refs: Vec<&Example> = train.iter().filter(|e| e.late.is_some()).collect();
+    let labelled = train.iter().filter(|e| e.late.is_some()).count();
+    let keep = (cfg.max_training_examples as f64 / labelled.max(1) as f64).min(1.0);
+    let threshold = (keep * u64::MAX as f64) as u64;
+    let train_refs: Vec<&Example> = train
+        .iter()
+        .filter(|e| e.late.is_some())
+        .enumerate()
+        .filter(|(i, _)| keep >= 1.0 || gbdt::mix(cfg.seed ^ *i as u64) <= threshold)
+        .map(|(_, e)| e)
+        .collect();
     if let Some(dir) = &cfg.export_dir {
-        for (name, examples) in [("train", &train), ("calibration", &calibration), ("test", &test)] {
+        for (name, examples) in [
+            ("train", &train),
+            ("calibration", &calibration),
+            ("test", &test),
+        ] {
             export_csv(&dir.join(format!("{name}.csv")), examples)?;
         }
     }
@@ -425,6 +511,8 @@ pub fn train_and_evaluate(
         lane_baseline: scores(&lane_risk, &labels, &lane_eta, &actual),
         by_carrier,
         interval_widening_hours: interval_widening,
+        trained_from: delivered[0].shipped_at().unwrap_or_default(),
+        trained_to: as_of,
         stage_seconds,
         trees: [
             ("late_risk", &models.late),

@@ -5,10 +5,12 @@
 mod appender;
 mod error;
 mod processor;
+mod scorer;
 
 pub use appender::{AppenderConfig, LogAppender};
 pub use error::PipelineError;
 pub use processor::{Processor, ProcessorConfig, ProcessorProgress};
+pub use scorer::{LiveModel, Scorer, ScorerConfig};
 
 use bitshipper_store::{EventLog, Store};
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use tokio::task::JoinHandle;
 pub struct PipelineConfig {
     pub appender: AppenderConfig,
     pub processor: ProcessorConfig,
+    /// Predictions by the live models (with the processor role only).
+    pub scoring: Option<ScorerConfig>,
 }
 
 /// A running pipeline: the handle the API appends through, and its tasks.
@@ -27,6 +31,8 @@ pub struct PipelineConfig {
 pub struct Pipeline {
     pub appender: LogAppender,
     pub progress: Arc<ProcessorProgress>,
+    /// The scorer, when this process scores.
+    pub scorer: Option<Arc<Scorer>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -50,17 +56,29 @@ impl Pipeline {
             shutdown_rx.clone(),
         );
         let enabled = config.processor.enabled;
-        let processor = Processor::new(store, log, config.processor, progress.clone());
-        let processor_task = if enabled {
+        let mut tasks = vec![appender_task];
+        let mut processor = Processor::new(store.clone(), log, config.processor, progress.clone());
+        let scorer = match (enabled, config.scoring) {
+            (true, Some(scoring)) => {
+                // Its loop loads the live models at once and re-scores what is in transit.
+                let scorer = Arc::new(Scorer::new(store, scoring));
+                tasks.push(tokio::spawn(scorer.clone().run(shutdown_rx.clone())));
+                processor = processor.with_scorer(scorer.clone());
+                Some(scorer)
+            }
+            _ => None,
+        };
+        tasks.push(if enabled {
             tokio::spawn(processor.run(shutdown_rx))
         } else {
             tokio::spawn(processor.watch(shutdown_rx))
-        };
+        });
         Ok(Self {
             appender,
             progress,
+            scorer,
             shutdown,
-            tasks: vec![appender_task, processor_task],
+            tasks,
         })
     }
 

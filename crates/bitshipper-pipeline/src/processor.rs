@@ -2,6 +2,7 @@
 //! state; its position moves in the same transaction as the state it changed.
 
 use crate::error::PipelineError;
+use crate::scorer::Scorer;
 use bitshipper_store::{EventLog, Store};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -84,6 +85,7 @@ pub struct Processor {
     log: EventLog,
     config: ProcessorConfig,
     progress: std::sync::Arc<ProcessorProgress>,
+    scorer: Option<std::sync::Arc<Scorer>>,
 }
 
 impl Processor {
@@ -98,7 +100,14 @@ impl Processor {
             log,
             config,
             progress,
+            scorer: None,
         }
+    }
+
+    /// Scores the shipments each batch changes.
+    pub fn with_scorer(mut self, scorer: std::sync::Arc<Scorer>) -> Self {
+        self.scorer = Some(scorer);
+        self
     }
 
     /// Applies one batch; returns how many log entries it consumed.
@@ -128,6 +137,17 @@ impl Processor {
             self.progress.set_position(last.seq);
         }
         self.progress.applied_notify.notify_waiters();
+        // Predictions are derived data: a failure here is logged, and the scheduled re-score
+        // brings them up to date; it never holds back the log.
+        if let Some(scorer) = &self.scorer {
+            let started = std::time::Instant::now();
+            if let Err(e) = scorer.score_touched(&outcome.touched).await {
+                tracing::warn!(error = %e, "scoring the batch's shipments failed");
+                metrics::counter!("bitshipper_scoring_errors_total").increment(1);
+            }
+            metrics::histogram!("bitshipper_scoring_batch_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
         Ok(entries.len())
     }
 

@@ -11,6 +11,7 @@ pub mod integrations;
 pub mod keys;
 pub mod log;
 pub mod personal;
+pub mod predictions;
 pub mod probes;
 pub mod processing;
 pub mod retention;
@@ -28,6 +29,9 @@ pub use integrations::{EndpointSecret, RawPayload, WebhookEndpoint};
 pub use keys::{ApiKey, ApiKeyAuth, CreatedApiKey};
 pub use log::{EventLog, LogEntry};
 pub use personal::{ErasureReport, RecipientSelector, RotationReport};
+pub use predictions::{
+    DeliveredPrediction, ModelInfo, NewModel, PredictionWrite, ScoringInput, StoredPrediction,
+};
 pub use processing::ApplyOutcome;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use shipments::{Shipment, ShipmentFilter, StoredEvent};

@@ -575,6 +575,12 @@ impl Store {
                 .bind(tenant.0).execute(&mut *tx).await?.rows_affected();
             sqlx::query("DELETE FROM tracking_events WHERE tenant_id = $1")
                 .bind(tenant.0).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM predictions WHERE tenant_id = $1")
+                .bind(tenant.0).execute(&mut *tx).await?;
+            // Models trained on this tenant's history alone go too (the registry is read
+            // across tenants, so this runs as the all-tenants path would).
+            sqlx::query("DELETE FROM models WHERE tenant_id = $1")
+                .bind(tenant.0).execute(&mut *tx).await?;
             let shipments = sqlx::query("DELETE FROM shipments WHERE tenant_id = $1")
                 .bind(tenant.0).execute(&mut *tx).await?.rows_affected();
             let responses_removed = sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1")

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Rows per multi-row statement; keeps bind parameters far below SQLite's limit.
-const CHUNK_ROWS: usize = 400;
+pub(crate) const CHUNK_ROWS: usize = 400;
 
 /// What one applied batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct ApplyOutcome {
     /// Of the shipments whose state changed, those folded again from all their events (an event arrived out of order);
     /// the others continued from their stored state.
     pub refolded: u64,
+    /// Shipments whose state changed, by tenant (what the scorer scores next).
+    pub touched: Vec<(TenantId, ShipmentId)>,
 }
 
 type StateRow = (
@@ -65,20 +67,20 @@ fn state_from_row(r: StateRow) -> Result<ShipmentState, StoreError> {
 /// Numbered placeholders (`$1, $2, ...`) for PostgreSQL, anonymous ones (`?`) for SQLite. Large
 /// multi-row statements must not use `$N` on SQLite: binding looks each name up linearly, which
 /// makes a statement with N parameters cost O(N²) (measured: 38% of processor time).
-struct Params {
+pub(crate) struct Params {
     numbered: bool,
     next: usize,
 }
 
 impl Params {
-    fn new(backend: &crate::Backend) -> Self {
+    pub(crate) fn new(backend: &crate::Backend) -> Self {
         Params {
             numbered: matches!(backend, crate::Backend::Postgres(_)),
             next: 0,
         }
     }
 
-    fn one(&mut self) -> String {
+    pub(crate) fn one(&mut self) -> String {
         self.next += 1;
         if self.numbered {
             format!("${}", self.next)
@@ -88,7 +90,7 @@ impl Params {
     }
 
     /// `(p, p, ...), (...)` for `rows` rows of `cols` columns.
-    fn rows(&mut self, rows: usize, cols: usize) -> String {
+    pub(crate) fn rows(&mut self, rows: usize, cols: usize) -> String {
         let mut s = String::with_capacity(rows * cols * 5);
         for r in 0..rows {
             if r > 0 {
@@ -107,7 +109,7 @@ impl Params {
     }
 
     /// `p, p, ...` for an IN list.
-    fn list(&mut self, n: usize) -> String {
+    pub(crate) fn list(&mut self, n: usize) -> String {
         (0..n).map(|_| self.one()).collect::<Vec<_>>().join(", ")
     }
 }
@@ -351,6 +353,9 @@ impl Store {
                     outcome.refolded += events.len() as u64;
                     states.extend(events.into_iter().map(|(id, evs)| (id, fold(evs))));
                 }
+                outcome
+                    .touched
+                    .extend(states.iter().map(|(id, _)| (tenant, ShipmentId(*id))));
                 for (shipment_id, state) in states {
                     sqlx::query(
                         "UPDATE shipments SET status = $3, reason = $4, last_location = $5, first_scan_at = $6, delivered_at = $7, last_event_at = $8, events_count = $9, updated_at = $10

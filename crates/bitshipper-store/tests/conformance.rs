@@ -70,6 +70,7 @@ on_both!(
     keys_rotate_without_losing_data,
     erasing_a_tenant_destroys_its_keys_and_rows,
     retention_drops_old_events_and_personal_data_and_prunes_the_log,
+    models_are_registered_promoted_and_predictions_keep_their_first,
 );
 
 async fn migrations_are_idempotent(b: TestBackend) {
@@ -1070,4 +1071,116 @@ async fn retention_drops_old_events_and_personal_data_and_prunes_the_log(b: Test
     for secret in SECRETS_OF_A {
         assert!(!contains_plain_or_hex(&dump, secret));
     }
+}
+
+async fn models_are_registered_promoted_and_predictions_keep_their_first(b: TestBackend) {
+    use bitshipper_store::{NewModel, PredictionWrite};
+    let (store, _) = store(b).await;
+    let t = store.create_tenant("A").await.unwrap();
+    let model = |version: &str, tenant| NewModel {
+        version: version.into(),
+        tenant_id: tenant,
+        trained_from: None,
+        trained_to: Some(chrono::Utc::now()),
+        metrics: json!({"model": {"auc": 0.71}}),
+        feature_schema: vec!["carrier".into(), "service".into()],
+        artifact: b"{\"not\": \"a real model\"}",
+    };
+    store.register_model(&model("v1", None)).await.unwrap();
+    store.register_model(&model("v2", None)).await.unwrap();
+    store
+        .register_model(&model("t1", Some(t.id)))
+        .await
+        .unwrap();
+    assert!(
+        store.live_models().await.unwrap().is_empty(),
+        "candidates are not live"
+    );
+    assert!(store.promote_model("v1").await.unwrap());
+    assert!(store.promote_model("t1").await.unwrap());
+    assert!(
+        store.promote_model("v2").await.unwrap(),
+        "promoting retires the shared v1 only"
+    );
+    assert!(!store.promote_model("nope").await.unwrap());
+    let live = store.live_models().await.unwrap();
+    assert_eq!(live.get(&None).map(String::as_str), Some("v2"));
+    assert_eq!(live.get(&Some(t.id)).map(String::as_str), Some("t1"));
+    let listed = store.list_models().await.unwrap();
+    let status = |v: &str| {
+        listed
+            .iter()
+            .find(|m| m.version == v)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert_eq!(
+        (status("v1"), status("v2"), status("t1")),
+        ("retired".into(), "live".into(), "live".into())
+    );
+    let (info, bytes) = store.load_model("v2").await.unwrap().unwrap();
+    assert_eq!(info.metrics["model"]["auc"], 0.71);
+    assert_eq!(info.feature_schema, ["carrier", "service"]);
+    assert_eq!(bytes, b"{\"not\": \"a real model\"}");
+
+    // A shipment in transit, scored twice: the latest changes, the first stays.
+    let s = store
+        .create_shipment(t.id, new_shipment("1ZSCORE"))
+        .await
+        .unwrap();
+    let at = |h: i64| chrono::Utc::now() + chrono::Duration::hours(h);
+    let write = |version: &str, h: i64| PredictionWrite {
+        shipment_id: s.id,
+        model_version: version.into(),
+        scored_at: at(0),
+        eta_p10: at(h),
+        eta_p50: at(h + 5),
+        eta_p90: at(h + 10),
+        late_risk: Some(0.25),
+        reasons: vec!["no scan for 41 hours".into()],
+    };
+    store
+        .save_predictions(t.id, &[write("v1", 10)])
+        .await
+        .unwrap();
+    store
+        .save_predictions(t.id, &[write("v2", 20)])
+        .await
+        .unwrap();
+    let stored = store.predictions(t.id, &[s.id]).await.unwrap();
+    let p = &stored[&s.id];
+    assert_eq!(
+        (
+            p.first.model_version.as_str(),
+            p.latest.model_version.as_str()
+        ),
+        ("v1", "v2")
+    );
+    assert_eq!(p.latest.reasons, ["no scan for 41 hours"]);
+    assert!(p.first.eta_p50 < p.latest.eta_p50);
+    let other = store.create_tenant("B").await.unwrap();
+    assert!(store
+        .predictions(other.id, &[s.id])
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The scorer's view of a shipment opens no personal data.
+    let inputs = store.scoring_inputs(t.id, &[s.id]).await.unwrap();
+    assert_eq!(inputs.len(), 1);
+    assert!(inputs[0].details.recipient.is_none());
+    assert_eq!(
+        inputs[0]
+            .details
+            .metadata
+            .get("warehouse")
+            .map(String::as_str),
+        Some("east")
+    );
+
+    // Erasing the tenant removes its predictions and its own models.
+    store.erase_tenant(t.id).await.unwrap();
+    assert!(store.predictions(t.id, &[s.id]).await.unwrap().is_empty());
+    assert!(!store.live_models().await.unwrap().contains_key(&Some(t.id)));
 }

@@ -5,7 +5,9 @@ use crate::settings::{Role, Settings};
 use anyhow::Context;
 use bitshipper_api::{AppState, Limits};
 use bitshipper_core::MappingTable;
-use bitshipper_pipeline::{AppenderConfig, Pipeline, PipelineConfig, ProcessorConfig};
+use bitshipper_pipeline::{
+    AppenderConfig, Pipeline, PipelineConfig, ProcessorConfig, ScorerConfig,
+};
 use bitshipper_store::{EventLog, Store};
 use std::future::Future;
 use std::sync::Arc;
@@ -68,6 +70,14 @@ impl Application {
                     enabled: run_processor,
                     ..ProcessorConfig::default()
                 },
+                scoring: settings.predictions.enabled.then(|| ScorerConfig {
+                    refresh_interval: std::time::Duration::from_secs(
+                        settings.predictions.refresh_seconds.max(1),
+                    ),
+                    rescore_interval: std::time::Duration::from_secs(
+                        settings.predictions.rescore_minutes.max(1) * 60,
+                    ),
+                }),
             },
         )
         .await

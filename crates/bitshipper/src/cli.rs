@@ -82,6 +82,11 @@ pub enum Command {
     Import(crate::import::ImportArgs),
     /// Train the delivery models and print their evaluation (see docs/ml.md).
     Train(crate::train::TrainArgs),
+    /// The model registry: list models, put one live.
+    Models {
+        #[command(subcommand)]
+        command: crate::train::ModelsCommand,
+    },
     /// Generate simulated shipments and events (history or a live stream).
     Sim(crate::simulate::SimArgs),
     /// Measure throughput and latency on this machine (see docs/benchmarks.md).
@@ -231,7 +236,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-async fn store(settings: &Settings) -> anyhow::Result<Store> {
+pub(crate) async fn store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database_url)
         .await
         .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?
@@ -487,6 +492,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train(args) => crate::train::run(args, &settings).await,
+        Command::Models { command } => {
+            crate::train::models(command, &store(&settings).await?).await
+        }
         Command::Sim(args) => {
             crate::telemetry::init(&crate::settings::LogSettings {
                 level: "warn".into(),

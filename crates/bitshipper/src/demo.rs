@@ -45,6 +45,9 @@ struct DemoState {
     tenants: Vec<DemoTenant>,
     /// Set once the history is completely in.
     backfilled: bool,
+    /// Delivery models were trained and put live.
+    #[serde(default)]
+    trained: bool,
     /// Live shipments started so far (their indexes continue on the next run).
     live_shipments: u64,
 }
@@ -124,6 +127,7 @@ pub async fn run(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
             let state = DemoState {
                 tenants,
                 backfilled: false,
+                trained: false,
                 live_shipments: 0,
             };
             save(&state_path, &state)?;
@@ -193,6 +197,16 @@ pub async fn run(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
         app.wait_applied(std::time::Duration::from_secs(600)).await;
         println!("History in after {:.0} s.", started.elapsed().as_secs_f64());
         state.backfilled = true;
+        save(&state_path, &state)?;
+    }
+
+    if !state.trained {
+        println!(
+            "Training the delivery models on {} days of simulated history...",
+            args.days.max(60)
+        );
+        crate::train::train_demo_models(app.store(), args.days.max(60), args.seed).await?;
+        state.trained = true;
         save(&state_path, &state)?;
     }
 

@@ -20,6 +20,18 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub security: SecuritySettings,
     pub retention: RetentionSettings,
+    pub predictions: PredictionSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionSettings {
+    /// Score shipments with the live model (where the processor runs).
+    pub enabled: bool,
+    /// Seconds between looks at the model registry for a newly promoted model.
+    pub refresh_seconds: u64,
+    /// Minutes between re-scoring every shipment in transit as time passes.
+    pub rescore_minutes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,6 +140,11 @@ impl Default for Settings {
             security: SecuritySettings::default(),
             retention: RetentionSettings {
                 log_keep_hours: 168,
+            },
+            predictions: PredictionSettings {
+                enabled: true,
+                refresh_seconds: 30,
+                rescore_minutes: 15,
             },
         }
     }

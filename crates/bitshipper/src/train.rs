@@ -36,9 +36,164 @@ pub struct TrainArgs {
     /// test), for `scripts/compare-lightgbm`.
     #[arg(long)]
     pub export_features: Option<PathBuf>,
+    /// Register the trained models in the store's registry (as a candidate).
+    #[arg(long)]
+    pub register: bool,
+    /// After registering: `auto` puts the new models live only if they beat the live ones on
+    /// the same holdout (late-risk AUC and p50 error both better); `always`; `never`.
+    #[arg(long, default_value = "auto", requires = "register")]
+    pub promote: Promote,
     /// Where the report (JSON) is written.
     #[arg(long)]
     pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Promote {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ModelsCommand {
+    /// Registered models, newest first, with their status and headline metrics.
+    List,
+    /// Put a model live in its scope (the one it replaces is retired); running servers pick
+    /// it up within predictions.refresh_seconds.
+    Promote { version: String },
+}
+
+pub async fn models(command: ModelsCommand, store: &Store) -> anyhow::Result<()> {
+    match command {
+        ModelsCommand::List => {
+            let list = store.list_models().await?;
+            if list.is_empty() {
+                println!("no models registered; train one with `bitshipper train --register`");
+            }
+            for m in list {
+                let metric = |k: &str| m.metrics["model"][k].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "{}  {:<9}  {:<36}  AUC {:.3}  p50 MAE {:.1} h  window {:.1}%  trained {}",
+                    m.version,
+                    m.status,
+                    m.tenant_id.map_or("shared".to_string(), |t| t.to_string()),
+                    metric("auc"),
+                    metric("eta_mae_hours"),
+                    metric("p10_p90_coverage") * 100.0,
+                    m.created_at.format("%Y-%m-%d %H:%M"),
+                );
+            }
+        }
+        ModelsCommand::Promote { version } => {
+            if !store.promote_model(&version).await? {
+                anyhow::bail!("no model {version}; `bitshipper models list` shows them");
+            }
+            println!("{version} is live");
+        }
+    }
+    Ok(())
+}
+
+/// Registers the models and, as `promote` says, puts them live; returns the version.
+async fn register(
+    store: &Store,
+    tenant: Option<TenantId>,
+    models: &bitshipper_ml::model::Models,
+    report: &Report,
+    records: &[ShipmentRecord],
+    cfg: &TrainConfig,
+    promote: Promote,
+) -> anyhow::Result<String> {
+    let version = format!(
+        "m{}-{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let artifact = models.to_json()?;
+    store
+        .register_model(&bitshipper_store::NewModel {
+            version: version.clone(),
+            tenant_id: tenant,
+            trained_from: Some(report.trained_from),
+            trained_to: Some(report.trained_to),
+            metrics: serde_json::to_value(report)?,
+            feature_schema: models.feature_names.clone(),
+            artifact: &artifact,
+        })
+        .await?;
+    println!("registered {version} ({} KiB)", artifact.len() / 1024);
+    let live = store.live_models().await?.get(&tenant).cloned();
+    let go = match (promote, &live) {
+        (Promote::Never, _) => false,
+        (Promote::Always, _) | (Promote::Auto, None) => true,
+        (Promote::Auto, Some(champion)) => {
+            let loaded = store
+                .load_model(champion)
+                .await?
+                .map(|(_, bytes)| bitshipper_ml::model::Models::from_json(&bytes));
+            match loaded {
+                Some(Ok(champion_models)) => {
+                    let theirs =
+                        bitshipper_ml::train::evaluate_on_holdout(&champion_models, records, cfg)?;
+                    let ours = &report.model;
+                    println!(
+                        "champion {champion} on the same holdout: AUC {:.3} (new {:.3}), p50 MAE {:.1} h (new {:.1} h)",
+                        theirs.auc, ours.auc, theirs.eta_mae_hours, ours.eta_mae_hours
+                    );
+                    ours.auc > theirs.auc && ours.eta_mae_hours < theirs.eta_mae_hours
+                }
+                // A champion that cannot be read (an older feature list) is replaced.
+                _ => true,
+            }
+        }
+    };
+    if go {
+        store.promote_model(&version).await?;
+        println!("{version} is live");
+    } else {
+        println!(
+            "{version} stays a candidate (`bitshipper models promote {version}` to put it live)"
+        );
+    }
+    Ok(version)
+}
+
+/// The demo's models: trained on simulated history like the demo's own, registered as the
+/// shared model and put live (the running scorer picks them up and scores what is in transit).
+pub async fn train_demo_models(store: &Store, days: u32, seed: u64) -> anyhow::Result<()> {
+    let cfg = TrainConfig {
+        seed,
+        ..TrainConfig::default()
+    };
+    let (records, models, report) = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || -> anyhow::Result<_> {
+            let records = bitshipper_ml::history::simulated(days, 200, seed, &|_, _| ())?;
+            let (models, report) = train_and_evaluate(&records, &cfg, &|_| ())?;
+            Ok((records, models, report))
+        }
+    })
+    .await??;
+    println!(
+        "  late-risk AUC {:.3} · p50 error {:.1} h · window held {:.1}% (carrier promise: AUC {:.3}, {:.1} h)",
+        report.model.auc,
+        report.model.eta_mae_hours,
+        report.model.p10_p90_coverage * 100.0,
+        report.promise_baseline.auc,
+        report.promise_baseline.eta_mae_hours
+    );
+    register(
+        store,
+        None,
+        &models,
+        &report,
+        &records,
+        &cfg,
+        Promote::Always,
+    )
+    .await?;
+    Ok(())
 }
 
 fn spinner(message: &str) -> ProgressBar {
@@ -155,20 +310,29 @@ fn print(report: &Report) {
 
 pub async fn run(args: TrainArgs, settings: &crate::settings::Settings) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let records = match (&args.tenant, args.sim_days) {
-        (Some(t), _) => {
-            let tenant: TenantId = t
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--tenant must be a tenant id (a UUID)"))?;
-            let store = Store::connect(&settings.database_url)
-                .await?
-                .with_key_provider(settings.key_provider()?);
-            store.migrate().await?;
-            from_store(&store, tenant).await?
-        }
-        (None, Some(days)) => simulated(days, args.sim_per_day, args.seed)?,
-        (None, None) => anyhow::bail!("give --tenant ID, or --sim-days N for simulated history"),
+    let tenant: Option<TenantId> = args
+        .tenant
+        .as_deref()
+        .map(|t| {
+            t.parse()
+                .map_err(|_| anyhow::anyhow!("--tenant must be a tenant id (a UUID)"))
+        })
+        .transpose()?;
+    let store = if tenant.is_some() || args.register {
+        Some(crate::cli::store(settings).await?)
+    } else {
+        None
     };
+    let records = match (tenant, args.sim_days, &store) {
+        (Some(tenant), _, Some(store)) => from_store(store, tenant).await?,
+        (None, Some(days), _) => simulated(days, args.sim_per_day, args.seed)?,
+        _ => anyhow::bail!("give --tenant ID, or --sim-days N for simulated history"),
+    };
+    println!(
+        "{} shipments read in {:.1} s",
+        records.len(),
+        started.elapsed().as_secs_f64()
+    );
     let cfg = TrainConfig {
         seed: args.seed,
         rounds: args.rounds,
@@ -186,6 +350,18 @@ pub async fn run(args: TrainArgs, settings: &crate::settings::Settings) -> anyho
         std::fs::write(path, models.to_json()?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("models written to {}", path.display());
+    }
+    if let (true, Some(store)) = (args.register, &store) {
+        register(
+            store,
+            tenant,
+            &models,
+            &report,
+            &records,
+            &cfg,
+            args.promote,
+        )
+        .await?;
     }
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;

@@ -7,6 +7,7 @@ pub mod events;
 pub mod imports;
 pub mod keys;
 pub mod ops;
+pub mod predictions;
 pub mod shipments;
 pub mod users;
 pub mod webhooks;

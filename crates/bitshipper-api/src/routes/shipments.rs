@@ -43,7 +43,28 @@ pub async fn get_shipment(
 ) -> Result<Json<ShipmentView>, ApiError> {
     let id: ShipmentId = path_id(&id, "shipment")?;
     let shipment = shipment_or_404(&state, auth.tenant, id).await?;
-    Ok(Json(shipment.into()))
+    let mut views = with_predictions(&state, auth.tenant, vec![shipment]).await?;
+    Ok(Json(views.remove(0)))
+}
+
+/// Views of `shipments` with their stored predictions.
+async fn with_predictions(
+    state: &AppState,
+    tenant: bitshipper_core::TenantId,
+    shipments: Vec<bitshipper_store::Shipment>,
+) -> Result<Vec<ShipmentView>, ApiError> {
+    let ids: Vec<ShipmentId> = shipments.iter().map(|s| s.id).collect();
+    let mut predictions = state.store.predictions(tenant, &ids).await?;
+    Ok(shipments
+        .into_iter()
+        .map(|s| {
+            let prediction = predictions.remove(&s.id).map(|p| p.latest.into());
+            ShipmentView {
+                prediction,
+                ..s.into()
+            }
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -90,7 +111,8 @@ pub async fn lookup_shipment(
         .find_shipment_by_tracking(auth.tenant, &carrier, &tracking)
         .await?
         .ok_or(ApiError::NotFound("shipment"))?;
-    Ok(Json(shipment.into()))
+    let mut views = with_predictions(&state, auth.tenant, vec![shipment]).await?;
+    Ok(Json(views.remove(0)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -204,7 +226,7 @@ pub async fn list_shipments(
         .then(|| rows.last().map(|s| s.id.to_string()))
         .flatten();
     Ok(Json(ShipmentPage {
-        data: rows.into_iter().map(ShipmentView::from).collect(),
+        data: with_predictions(&state, auth.tenant, rows).await?,
         next_cursor,
     }))
 }

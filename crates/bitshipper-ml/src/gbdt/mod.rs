@@ -90,7 +90,8 @@ fn quantile_of(values: &mut [f64], q: f64) -> f64 {
     *v
 }
 
-fn splitmix(mut x: u64) -> u64 {
+/// A 64-bit mix (splitmix64): a fixed pseudo-random function of its input.
+pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -207,9 +208,9 @@ pub fn train(
         progress(round);
         params.loss.gradients(y, &raw, &mut g, &mut h);
         let threshold = (params.subsample.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
-        let round_seed = splitmix(params.seed ^ splitmix(round as u64));
+        let round_seed = mix(params.seed ^ mix(round as u64));
         let rows: Vec<u32> = (0..x.rows)
-            .filter(|r| params.subsample >= 1.0 || splitmix(round_seed ^ *r as u64) <= threshold)
+            .filter(|r| params.subsample >= 1.0 || mix(round_seed ^ *r as u64) <= threshold)
             .map(|r| u32::try_from(r).unwrap_or(u32::MAX))
             .collect();
         let data = Data {

@@ -4,7 +4,7 @@ use super::*;
 
 /// Uniform in [0, 1) from a counter (no RNG state, so the data is the same everywhere).
 fn unit(i: u64, stream: u64) -> f64 {
-    (splitmix(i.wrapping_mul(31).wrapping_add(stream)) >> 11) as f64 / (1u64 << 53) as f64
+    (mix(i.wrapping_mul(31).wrapping_add(stream)) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Two features: `a` in [0, 100), `b` a category 0..4 (NaN for every tenth row). The target is

@@ -15,5 +15,6 @@ mod keys;
 mod limits;
 mod ops;
 mod personal;
+mod predictions;
 mod sessions;
 mod shipments;
