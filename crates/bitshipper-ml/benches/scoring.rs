@@ -63,6 +63,14 @@ fn scoring(c: &mut Criterion) {
                 .collect::<Vec<_>>()
         })
     });
+    group.bench_function("models only, batch of 1000 over the cores", |b| {
+        use rayon::prelude::*;
+        b.iter(|| {
+            rows.par_iter()
+                .map(|row| models.predict_row(black_box(row)))
+                .collect::<Vec<_>>()
+        })
+    });
     group.finish();
 }
 

@@ -130,23 +130,70 @@ impl ShipmentRecord {
         Some(self.delivered_at()? > self.promised_by()?)
     }
 
-    fn region(a: &Option<bitshipper_core::Address>) -> Option<String> {
-        a.as_ref()
-            .and_then(|a| a.region.clone().or_else(|| a.country.clone()))
-    }
-
-    fn country(a: &Option<bitshipper_core::Address>) -> Option<String> {
-        a.as_ref().and_then(|a| a.country.clone())
-    }
-
     pub fn lane(&self) -> LaneKey {
-        LaneKey {
-            carrier: self.details.carrier.clone(),
-            service: self.details.service_level.clone().unwrap_or_default(),
-            origin: Self::region(&self.details.origin).unwrap_or_default(),
-            destination: Self::region(&self.details.destination).unwrap_or_default(),
+        self.lane_ref().owned()
+    }
+
+    /// The lane without copying its names.
+    pub fn lane_ref(&self) -> LaneRef<'_> {
+        fn region(a: &Option<bitshipper_core::Address>) -> &str {
+            a.as_ref()
+                .and_then(|a| a.region.as_deref().or(a.country.as_deref()))
+                .unwrap_or("")
+        }
+        LaneRef {
+            carrier: &self.details.carrier,
+            service: self.details.service_level.as_deref().unwrap_or(""),
+            origin: region(&self.details.origin),
+            destination: region(&self.details.destination),
         }
     }
+}
+
+/// A lane by borrowed names (what serving looks up without allocating).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneRef<'a> {
+    pub carrier: &'a str,
+    pub service: &'a str,
+    pub origin: &'a str,
+    pub destination: &'a str,
+}
+
+impl LaneRef<'_> {
+    pub fn owned(&self) -> LaneKey {
+        LaneKey {
+            carrier: self.carrier.to_string(),
+            service: self.service.to_string(),
+            origin: self.origin.to_string(),
+            destination: self.destination.to_string(),
+        }
+    }
+
+    fn matches(&self, k: &LaneKey) -> bool {
+        self.carrier == k.carrier
+            && self.service == k.service
+            && self.origin == k.origin
+            && self.destination == k.destination
+    }
+}
+
+impl LaneKey {
+    fn as_ref(&self) -> LaneRef<'_> {
+        LaneRef {
+            carrier: &self.carrier,
+            service: &self.service,
+            origin: &self.origin,
+            destination: &self.destination,
+        }
+    }
+}
+
+/// A fixed hash of some names (SipHash with zero keys: the same in every process).
+fn names_hash(names: &[&str]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    names.hash(&mut h);
+    h.finish()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -220,7 +267,7 @@ fn stats_before(list: &[Delivery], t: DateTime<Utc>) -> LaneStats {
 /// Where lane statistics as of a time come from: the full history in training, a snapshot
 /// taken at training time when serving.
 pub trait LaneSource {
-    fn lane(&self, key: &LaneKey, t: DateTime<Utc>) -> LaneStats;
+    fn lane(&self, key: LaneRef<'_>, t: DateTime<Utc>) -> LaneStats;
     fn carrier_service(&self, carrier: &str, service: &str, t: DateTime<Utc>) -> LaneStats;
 }
 
@@ -231,26 +278,31 @@ pub struct LaneSnapshot {
     pub as_of: Option<DateTime<Utc>>,
     lanes: Vec<(LaneKey, LaneStats)>,
     carrier_service: Vec<((String, String), LaneStats)>,
+    /// Positions in `lanes` and `carrier_service` by a hash of the names (checked on lookup).
     #[serde(skip)]
-    lane_index: HashMap<LaneKey, usize>,
+    lane_index: HashMap<u64, usize>,
     #[serde(skip)]
-    carrier_service_index: HashMap<(String, String), usize>,
+    carrier_service_index: HashMap<u64, usize>,
 }
 
 impl LaneSnapshot {
     /// Rebuilds the lookup indexes (after loading from JSON).
     pub fn index(&mut self) {
+        let lane = |k: &LaneKey| {
+            let r = k.as_ref();
+            names_hash(&[r.carrier, r.service, r.origin, r.destination])
+        };
         self.lane_index = self
             .lanes
             .iter()
             .enumerate()
-            .map(|(i, (k, _))| (k.clone(), i))
+            .map(|(i, (k, _))| (lane(k), i))
             .collect();
         self.carrier_service_index = self
             .carrier_service
             .iter()
             .enumerate()
-            .map(|(i, (k, _))| (k.clone(), i))
+            .map(|(i, ((c, s), _))| (names_hash(&[c, s]), i))
             .collect();
     }
 
@@ -263,23 +315,40 @@ impl LaneSnapshot {
 }
 
 impl LaneSource for LaneSnapshot {
-    fn lane(&self, key: &LaneKey, t: DateTime<Utc>) -> LaneStats {
-        let stats = self.lane_index.get(key).map(|i| &self.lanes[*i].1);
+    fn lane(&self, key: LaneRef<'_>, t: DateTime<Utc>) -> LaneStats {
+        let hash = names_hash(&[key.carrier, key.service, key.origin, key.destination]);
+        // A hash collision (another lane under the same hash) falls back to a scan.
+        let stats = match self.lane_index.get(&hash).map(|i| &self.lanes[*i]) {
+            Some((k, s)) if key.matches(k) => Some(s),
+            Some(_) => self
+                .lanes
+                .iter()
+                .find(|(k, _)| key.matches(k))
+                .map(|(_, s)| s),
+            None => None,
+        };
         self.known(t, stats)
     }
 
     fn carrier_service(&self, carrier: &str, service: &str, t: DateTime<Utc>) -> LaneStats {
-        let stats = self
+        let same = |((c, s), _): &&((String, String), LaneStats)| c == carrier && s == service;
+        let hash = names_hash(&[carrier, service]);
+        let stats = match self
             .carrier_service_index
-            .get(&(carrier.to_string(), service.to_string()))
-            .map(|i| &self.carrier_service[*i].1);
+            .get(&hash)
+            .map(|i| &self.carrier_service[*i])
+        {
+            Some(entry) if same(&entry) => Some(&entry.1),
+            Some(_) => self.carrier_service.iter().find(same).map(|(_, s)| s),
+            None => None,
+        };
         self.known(t, stats)
     }
 }
 
 impl LaneSource for LaneHistory {
-    fn lane(&self, key: &LaneKey, t: DateTime<Utc>) -> LaneStats {
-        LaneHistory::lane(self, key, t)
+    fn lane(&self, key: LaneRef<'_>, t: DateTime<Utc>) -> LaneStats {
+        LaneHistory::lane(self, &key.owned(), t)
     }
 
     fn carrier_service(&self, carrier: &str, service: &str, t: DateTime<Utc>) -> LaneStats {
@@ -422,16 +491,21 @@ pub fn features_at(
 ) -> Vec<f64> {
     let d = &record.details;
     // Events are in timeline order, which is not always time order: filter, do not cut.
-    let known: Vec<&TrackingEvent> = record
+    let (mut scans, mut first, mut last): (usize, Option<&TrackingEvent>, Option<&TrackingEvent>) =
+        (0, None, None);
+    for e in record
         .events
         .iter()
         .filter(|e| e.occurred_at.with_timezone(&Utc) <= t)
-        .collect();
-    let shipped = known.first().map(|e| e.occurred_at);
-    let last = known.last();
-    let lane = record.lane();
-    let lane_stats = history.lane(&lane, t);
-    let cs_stats = history.carrier_service(&lane.carrier, &lane.service, t);
+    {
+        scans += 1;
+        first = first.or(Some(e));
+        last = Some(e);
+    }
+    let shipped = first.map(|e| e.occurred_at);
+    let lane = record.lane_ref();
+    let lane_stats = history.lane(lane, t);
+    let cs_stats = history.carrier_service(lane.carrier, lane.service, t);
     let promised_days = match (d.promised_delivery_date, shipped) {
         (Some(p), Some(s)) => (p - s.date_naive()).num_days() as f64,
         _ => f64::NAN,
@@ -440,8 +514,10 @@ pub fn features_at(
         .promised_by()
         .map(|p| hours(p, t))
         .unwrap_or(f64::NAN);
-    let origin_country = ShipmentRecord::country(&d.origin);
-    let destination_country = ShipmentRecord::country(&d.destination);
+    fn country(a: &Option<bitshipper_core::Address>) -> Option<&str> {
+        a.as_ref().and_then(|a| a.country.as_deref())
+    }
+    let (origin_country, destination_country) = (country(&d.origin), country(&d.destination));
     let [carrier, service, origin, destination, warehouse, category] = categories(record).map(Some);
     let code = |i: usize, v: Option<Option<&str>>| vocabulary.code(i, v.flatten());
     vec![
@@ -461,7 +537,7 @@ pub fn features_at(
         last.map(|e| reason_code(e.reason)).unwrap_or(f64::NAN),
         last.map(|e| hours(t, e.occurred_at.with_timezone(&Utc)))
             .unwrap_or(f64::NAN),
-        known.len() as f64,
+        scans as f64,
         promised_days,
         until_promised,
         f64::from(u8::from(matches!(

@@ -141,7 +141,7 @@ fn describe(feature: usize, row: &[f64], record: &ShipmentRecord) -> Option<Stri
         return None;
     }
     let d = &record.details;
-    let lane = record.lane();
+    let lane = record.lane_ref();
     let pct = |x: f64| (x * 100.0).round();
     let text = match FEATURE_NAMES[feature] {
         "carrier" => format!("carrier {}", d.carrier),

@@ -20,6 +20,8 @@ struct FlatNode {
 pub(crate) struct FlatForest {
     nodes: Vec<FlatNode>,
     roots: Vec<u32>,
+    /// Per node, the expected output of the rows that reached it (for contributions).
+    expected: Vec<f64>,
 }
 
 impl FlatForest {
@@ -28,6 +30,7 @@ impl FlatForest {
         for tree in trees {
             let offset = u32::try_from(packed.nodes.len()).unwrap_or(u32::MAX);
             packed.roots.push(offset);
+            packed.expected.extend(tree.nodes.iter().map(|n| n.value));
             packed.nodes.extend(tree.nodes.iter().map(|n| {
                 if n.is_leaf() {
                     FlatNode {
@@ -65,5 +68,32 @@ impl FlatForest {
             total += node.threshold;
         }
         total
+    }
+
+    /// Adds each feature's share of the output to `out` (the change in expected output at
+    /// each split on the row's path, credited to the split's feature); returns the sum of the
+    /// roots' expected outputs.
+    #[inline]
+    pub(crate) fn contributions(&self, row: &[f64], out: &mut [f64]) -> f64 {
+        let mut base = 0.0;
+        for &root in &self.roots {
+            let mut i = root as usize;
+            base += self.expected[i];
+            let mut node = self.nodes[i];
+            while node.feature != LEAF {
+                let feature = (node.feature & !MISSING_LEFT) as usize;
+                let x = row[feature];
+                let left = if x.is_nan() {
+                    node.feature & MISSING_LEFT != 0
+                } else {
+                    x <= node.threshold
+                };
+                let next = (node.left + u32::from(!left)) as usize;
+                out[feature] += self.expected[next] - self.expected[i];
+                i = next;
+                node = self.nodes[i];
+            }
+        }
+        base
     }
 }

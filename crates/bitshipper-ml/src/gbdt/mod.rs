@@ -171,10 +171,9 @@ impl Forest {
         let mut out = vec![0.0; self.features];
         let expected = self.base
             + self
-                .trees
-                .iter()
-                .map(|t| t.contributions(row, &mut out))
-                .sum::<f64>();
+                .flat
+                .get_or_init(|| flat::FlatForest::pack(&self.trees))
+                .contributions(row, &mut out);
         (out, expected)
     }
 }

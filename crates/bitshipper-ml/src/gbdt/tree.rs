@@ -1,5 +1,5 @@
-//! A regression tree as a flat array of nodes: what serving walks (a few compares per level,
-//! no allocation) and what explains a prediction (each split's share of it).
+//! A regression tree as grown and saved: nodes with their split, leaf value, expected value
+//! and cover (`flat.rs` packs them for prediction and explanations).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,14 +25,6 @@ impl Node {
     pub fn is_leaf(&self) -> bool {
         self.left == 0
     }
-
-    fn goes_left(&self, x: f64) -> bool {
-        if x.is_nan() {
-            self.missing_left
-        } else {
-            x <= self.threshold
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -41,26 +33,6 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// The leaf a row of raw feature values reaches.
-    #[inline]
-    pub fn leaf(&self, row: &[f64]) -> &Node {
-        let mut node = &self.nodes[0];
-        while !node.is_leaf() {
-            let next = if node.goes_left(row[node.feature as usize]) {
-                node.left
-            } else {
-                node.right
-            };
-            node = &self.nodes[next as usize];
-        }
-        node
-    }
-
-    #[inline]
-    pub fn predict(&self, row: &[f64]) -> f64 {
-        self.leaf(row).value
-    }
-
     /// The leaf value for row `r` of a binned column-major matrix.
     pub fn predict_binned(&self, bins: &[u8], rows: usize, r: usize) -> f64 {
         let mut node = &self.nodes[0];
@@ -74,24 +46,6 @@ impl Tree {
             node = &self.nodes[if left { node.left } else { node.right } as usize];
         }
         node.value
-    }
-
-    /// Adds each feature's share of this tree's prediction to `out` (the change in expected
-    /// value at each split on the row's path, credited to the split's feature) and returns
-    /// the root's expected value; the shares plus that value sum to the prediction.
-    pub fn contributions(&self, row: &[f64], out: &mut [f64]) -> f64 {
-        let mut node = &self.nodes[0];
-        let root = node.value;
-        while !node.is_leaf() {
-            let next = &self.nodes[if node.goes_left(row[node.feature as usize]) {
-                node.left
-            } else {
-                node.right
-            } as usize];
-            out[node.feature as usize] += next.value - node.value;
-            node = next;
-        }
-        root
     }
 
     /// Fills each split's `value` with the cover-weighted mean of its children, bottom up
