@@ -94,6 +94,20 @@ type ModelRow = (
     String,
 );
 
+/// A model row followed by its artifact.
+type ModelWithArtifact = (
+    String,
+    Option<Uuid>,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    String,
+    String,
+    Vec<u8>,
+);
+
 const MODEL_COLUMNS: &str =
     "version, tenant_id, status, created_at, promoted_at, trained_from, trained_to, metrics, feature_schema";
 
@@ -243,18 +257,7 @@ impl Store {
         &self,
         version: &str,
     ) -> Result<Option<(ModelInfo, Vec<u8>)>, StoreError> {
-        let row: Option<(
-            String,
-            Option<Uuid>,
-            String,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-            String,
-            String,
-            Vec<u8>,
-        )> = on_all_tenants!(self, pool => {
+        let row: Option<ModelWithArtifact> = on_all_tenants!(self, pool => {
             sqlx::query_as(&format!("SELECT {MODEL_COLUMNS}, artifact FROM models WHERE version = $1"))
                 .bind(version)
                 .fetch_optional(pool)

@@ -417,12 +417,14 @@ async fn invitations_lockout_disabling_and_second_factor(b: TestBackend) {
     )
     .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Kept, not recomputed below: a 30-second step may end between the two requests.
+    let confirmed_with = current_code(&secret);
     let r = call(
         &app,
         &owner,
         Method::POST,
         "/v1/auth/totp/confirm",
-        Some(json!({"code": current_code(&secret)})),
+        Some(json!({"code": confirmed_with})),
         true,
     )
     .await;
@@ -435,7 +437,6 @@ async fn invitations_lockout_disabling_and_second_factor(b: TestBackend) {
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(p["errors"][0]["field"], "totp_code");
     // The code that confirmed the setup is spent; the next step's code works (one step of skew).
-    let confirmed_with = current_code(&secret);
     let r = login_raw(
         &app,
         json!({"email":"owner@acme.example","password":PASSWORD,"totp_code": confirmed_with}),
