@@ -183,12 +183,18 @@ fn describe(feature: usize, row: &[f64], record: &ShipmentRecord) -> Option<Stri
         "weekend_at_t" if v > 0.5 => "it is the weekend".to_string(),
         "weekend_at_t" => return None,
         "lane_deliveries" => format!("{v:.0} earlier deliveries on this lane"),
+        "lane_on_time_rate" if v >= 1.0 => {
+            format!("no late deliveries on this lane with {} so far", d.carrier)
+        }
         "lane_on_time_rate" => format!(
             "this lane is late {}% of the time with {}",
             pct(1.0 - v),
             d.carrier
         ),
         "lane_p50_transit_hours" => format!("this lane usually takes {v:.0} hours"),
+        "carrier_service_on_time_rate" if v >= 1.0 => {
+            format!("no late deliveries with {} {} so far", d.carrier, lane.service)
+        }
         "carrier_service_on_time_rate" => format!(
             "{} {} is late {}% of the time",
             d.carrier,
