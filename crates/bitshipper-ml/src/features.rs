@@ -2,6 +2,7 @@
 //! its description, the events that occurred by `t`, and the history of its lane from
 //! shipments delivered before `t`. Training and serving call the same function.
 
+use crate::places;
 use bitshipper_core::{NewShipment, Reason, Status, TrackingEvent};
 use chrono::{DateTime, Datelike, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,9 @@ pub const FEATURE_NAMES: &[&str] = &[
     "warehouse",
     "category",
     "international",
+    "distance_km",
+    "remaining_km",
+    "holidays_before_promised",
 ];
 
 /// The category columns, in the order `Vocabulary` keeps them.
@@ -518,6 +522,23 @@ pub fn features_at(
         a.as_ref().and_then(|a| a.country.as_deref())
     }
     let (origin_country, destination_country) = (country(&d.origin), country(&d.destination));
+    fn place(a: &Option<bitshipper_core::Address>) -> Option<(f64, f64)> {
+        let a = a.as_ref()?;
+        places::coordinates(a.city.as_deref(), a.region.as_deref(), a.country.as_deref())
+    }
+    let destination_point = place(&d.destination);
+    // Where the parcel was last seen: the last scan with a location, by its coordinates when
+    // the carrier gave them.
+    let last_position = record
+        .events
+        .iter()
+        .filter(|e| e.occurred_at.with_timezone(&Utc) <= t)
+        .filter_map(|e| e.location.as_ref())
+        .last()
+        .and_then(|l| match (l.lat, l.lon) {
+            (Some(lat), Some(lon)) => Some((lat, lon)),
+            _ => places::coordinates(l.city.as_deref(), l.region.as_deref(), l.country.as_deref()),
+        });
     let [carrier, service, origin, destination, warehouse, category] = categories(record).map(Some);
     let code = |i: usize, v: Option<Option<&str>>| vocabulary.code(i, v.flatten());
     vec![
@@ -554,6 +575,12 @@ pub fn features_at(
         match (origin_country, destination_country) {
             (Some(o), Some(dc)) => f64::from(u8::from(o != dc)),
             _ => f64::NAN,
+        },
+        places::distance_km(place(&d.origin), destination_point),
+        places::distance_km(last_position, destination_point),
+        match d.promised_delivery_date {
+            Some(p) => f64::from(places::holidays_between(t.date_naive(), p)),
+            None => f64::NAN,
         },
     ]
 }

@@ -8,6 +8,7 @@ pub mod gbdt;
 pub mod history;
 pub mod metrics;
 pub mod model;
+pub mod places;
 pub mod train;
 
 /// The ML crate's error type.

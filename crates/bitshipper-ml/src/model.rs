@@ -193,7 +193,10 @@ fn describe(feature: usize, row: &[f64], record: &ShipmentRecord) -> Option<Stri
         ),
         "lane_p50_transit_hours" => format!("this lane usually takes {v:.0} hours"),
         "carrier_service_on_time_rate" if v >= 1.0 => {
-            format!("no late deliveries with {} {} so far", d.carrier, lane.service)
+            format!(
+                "no late deliveries with {} {} so far",
+                d.carrier, lane.service
+            )
         }
         "carrier_service_on_time_rate" => format!(
             "{} {} is late {}% of the time",
@@ -206,6 +209,12 @@ fn describe(feature: usize, row: &[f64], record: &ShipmentRecord) -> Option<Stri
         }
         "warehouse" => format!("from warehouse {}", d.metadata.get("warehouse")?),
         "category" => format!("product category {}", d.metadata.get("category")?),
+        "distance_km" => format!("{v:.0} km from origin to destination"),
+        "remaining_km" => format!("{v:.0} km still to go from the last scan"),
+        "holidays_before_promised" if v >= 1.0 => {
+            format!("{v:.0} holiday(s) before the promised date")
+        }
+        "holidays_before_promised" => return None,
         "international" if v > 0.5 => "international shipment".to_string(),
         "international" => "domestic shipment".to_string(),
         _ => return None,

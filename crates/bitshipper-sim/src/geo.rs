@@ -94,9 +94,14 @@ fn parse_cities(text: &str) -> Vec<City> {
 
 /// Great-circle distance in kilometres (haversine, mean Earth radius).
 pub fn distance_km(a: &City, b: &City) -> f64 {
-    let (p1, p2) = (a.lat.to_radians(), b.lat.to_radians());
+    great_circle_km((a.lat, a.lon), (b.lat, b.lon))
+}
+
+/// Great-circle distance between two (latitude, longitude) points in degrees.
+pub fn great_circle_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (p1, p2) = (a.0.to_radians(), b.0.to_radians());
     let dp = p2 - p1;
-    let dl = (b.lon - a.lon).to_radians();
+    let dl = (b.1 - a.1).to_radians();
     let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
     2.0 * 6371.0088 * h.sqrt().asin()
 }
