@@ -12,7 +12,10 @@ fn same_data_and_seed_give_the_same_models_and_predictions() {
     let cfg = TrainConfig::default();
     let (first, report) =
         train_and_evaluate(&records, &cfg, &|_| ()).unwrap_or_else(|e| panic!("{e}"));
-    let (second, _) = train_and_evaluate(&records, &cfg, &|_| ()).unwrap_or_else(|e| panic!("{e}"));
+    // The same history simulated again (a second run of `bitshipper train --sim-days`).
+    let again_records = simulated(40, 40, 7, &|_, _| ()).unwrap_or_else(|e| panic!("{e}"));
+    let (second, _) =
+        train_and_evaluate(&again_records, &cfg, &|_| ()).unwrap_or_else(|e| panic!("{e}"));
     let bytes = first.to_json().unwrap_or_else(|e| panic!("{e}"));
     let again = second.to_json().unwrap_or_else(|e| panic!("{e}"));
     assert!(

@@ -318,7 +318,27 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| ShipmentId(id)).collect())
     }
 
-    /// Shipments with their events, for scoring: no personal data is opened (the recipient
+    /// All of a tenant's shipment ids, a page at a time after `after` (for training).
+    pub async fn shipment_ids(
+        &self,
+        tenant: TenantId,
+        after: Option<ShipmentId>,
+        limit: u32,
+    ) -> Result<Vec<ShipmentId>, StoreError> {
+        let rows: Vec<(Uuid,)> = on_tenant!(self, tenant, pool => {
+            sqlx::query_as(
+                "SELECT id FROM shipments WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            )
+            .bind(tenant.0)
+            .bind(after.map(|a| a.0))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| ShipmentId(id)).collect())
+    }
+
+    /// Shipments with their events, for scoring and training: no personal data is opened (the recipient
     /// stays sealed; addresses keep only what is stored in the clear).
     pub async fn scoring_inputs(
         &self,

@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 on_both!(
     shipments_are_scored_after_each_event_and_models_swap_live,
     accuracy_requests_are_validated,
+    a_tenant_trains_on_its_own_history_and_its_model_serves_it,
 );
 
 /// A small model set, trained once for the whole test binary.
@@ -195,5 +196,97 @@ async fn accuracy_requests_are_validated(b: TestBackend) {
     }
     let r = app.get("/v1/predictions/accuracy", &key).await;
     assert_eq!(r.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// Simulated history goes in through the API; `bitshipper train --tenant ID --register` reads it
+/// back from the store, registers the tenant's own model and puts it live; the scorer then
+/// prefers it to the shared one.
+async fn a_tenant_trains_on_its_own_history_and_its_model_serves_it(b: TestBackend) {
+    let app = spawn_app_with(b, |s| s.predictions.refresh_seconds = 1).await;
+    let key = app.key_with("ingest,read,write").await;
+    register_live(&app.store, "m-shared").await;
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    let sim = bitshipper_sim::Simulation::new(
+        11,
+        bitshipper_sim::TenantProfile::outdoor(),
+        start,
+        45,
+        12,
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    for s in sim.shipments() {
+        let r = app.post("/v1/shipments", &key, &s.shipment).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        events.extend(s.events.iter().map(|(_, e)| e.clone()));
+    }
+    for chunk in events.chunks(500) {
+        let r = app.post_events(&key, chunk.to_vec()).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ready: Value = app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["log_lag"] == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "history never applied: {ready}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bitshipper"))
+        .args(["train", "--tenant", &app.tenant.to_string(), "--register"])
+        .args(["--database-url", &app.database_url])
+        .env("BITSHIPPER_LOG__LEVEL", "warn")
+        .env(
+            "BITSHIPPER_SECURITY__KEY_FILE",
+            bitshipper_store::testing::key_file_for(&app.database_url),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("model "), "an evaluation report: {stdout}");
+    let live = app.store.live_models().await.unwrap();
+    let own = live
+        .get(&Some(app.tenant))
+        .cloned()
+        .expect("the tenant's own model is live");
+    assert_eq!(live.get(&None).map(String::as_str), Some("m-shared"));
+    let (info, _) = app.store.load_model(&own).await.unwrap().unwrap();
+    assert_eq!(info.tenant_id, Some(app.tenant));
+    assert!(info.trained_from.is_some() && info.trained_to.is_some());
+    assert!(info.metrics["model"]["auc"].as_f64().is_some());
+    assert!(info
+        .feature_schema
+        .iter()
+        .any(|f| f == "hours_since_last_scan"));
+
+    // Its shipments are now scored by its own model; another tenant's by the shared one.
+    let shipment = app.create_shipment(&key, "1ZOWNMODEL").await;
+    let id = shipment["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.post_events(
+        &key,
+        vec![event("1ZOWNMODEL", "2026-02-20T08:00:00-05:00", "M")],
+    )
+    .await;
+    wait_for_prediction(&app, &key, &id, |p| p["model_version"] == own.as_str()).await;
     app.stop().await;
 }
