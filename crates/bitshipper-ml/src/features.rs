@@ -72,11 +72,15 @@ fn categories(record: &ShipmentRecord) -> [Option<&str>; 6] {
 pub struct Vocabulary {
     /// Ordered maps, so the saved model is the same bytes for the same training data.
     codes: Vec<BTreeMap<String, u32>>,
+    /// The same as hash maps for lookups (built on first use).
+    #[serde(skip)]
+    index: std::sync::OnceLock<Vec<rustc_hash::FxHashMap<String, u32>>>,
 }
 
 impl Vocabulary {
     /// Adds the record's category values not yet known.
     pub fn learn(&mut self, record: &ShipmentRecord) {
+        self.index = std::sync::OnceLock::new();
         self.codes
             .resize_with(CATEGORY_COLUMNS.len(), BTreeMap::new);
         for (entries, value) in self.codes.iter_mut().zip(categories(record)) {
@@ -90,8 +94,14 @@ impl Vocabulary {
     }
 
     fn code(&self, column: usize, value: Option<&str>) -> f64 {
+        let index = self.index.get_or_init(|| {
+            self.codes
+                .iter()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .collect()
+        });
         value
-            .and_then(|v| self.codes.get(column)?.get(v))
+            .and_then(|v| index.get(column)?.get(v))
             .map_or(f64::NAN, |c| f64::from(*c))
     }
 }
@@ -192,10 +202,10 @@ impl LaneKey {
     }
 }
 
-/// A fixed hash of some names (SipHash with zero keys: the same in every process).
+/// A fixed hash of some names (FxHash: the same in every process).
 fn names_hash(names: &[&str]) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     names.hash(&mut h);
     h.finish()
 }
@@ -284,9 +294,9 @@ pub struct LaneSnapshot {
     carrier_service: Vec<((String, String), LaneStats)>,
     /// Positions in `lanes` and `carrier_service` by a hash of the names (checked on lookup).
     #[serde(skip)]
-    lane_index: HashMap<u64, usize>,
+    lane_index: rustc_hash::FxHashMap<u64, usize>,
     #[serde(skip)]
-    carrier_service_index: HashMap<u64, usize>,
+    carrier_service_index: rustc_hash::FxHashMap<u64, usize>,
 }
 
 impl LaneSnapshot {

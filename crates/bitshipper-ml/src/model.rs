@@ -113,24 +113,25 @@ impl Models {
 
     /// The features that raised the late risk most (or, when none did, moved it most).
     fn reasons(&self, record: &ShipmentRecord, row: &[f64], shares: Vec<f64>) -> Vec<String> {
-        let mut ranked: Vec<(usize, f64)> = shares.into_iter().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let raising: Vec<usize> = ranked
-            .iter()
-            .filter(|(_, s)| *s > 0.01)
-            .map(|(i, _)| *i)
-            .collect();
-        let chosen = if raising.is_empty() {
-            ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-            ranked.iter().map(|(i, _)| *i).collect()
-        } else {
-            raising
-        };
-        chosen
-            .into_iter()
-            .filter_map(|i| describe(i, row, record))
-            .take(MAX_REASONS)
-            .collect()
+        // The largest shares first (ties: the earlier feature), picked one at a time: only
+        // the few that are put in words are ever ranked.
+        let raising = shares.iter().any(|s| *s > 0.01);
+        let weight = |s: f64| if raising { s } else { s.abs() };
+        let mut used = vec![false; shares.len()];
+        let mut out = Vec::with_capacity(MAX_REASONS);
+        while out.len() < MAX_REASONS {
+            let best = (0..shares.len())
+                .filter(|i| !used[*i] && (!raising || shares[*i] > 0.01))
+                .max_by(|a, b| {
+                    weight(shares[*a])
+                        .total_cmp(&weight(shares[*b]))
+                        .then(b.cmp(a))
+                });
+            let Some(i) = best else { break };
+            used[i] = true;
+            out.extend(describe(i, row, record));
+        }
+        out
     }
 }
 

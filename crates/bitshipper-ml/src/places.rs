@@ -4,7 +4,7 @@
 
 use bitshipper_sim::geo::{cities, great_circle_km};
 use chrono::NaiveDate;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
 
 struct Gazetteer {
@@ -17,8 +17,8 @@ struct Gazetteer {
 fn gazetteer() -> &'static Gazetteer {
     static G: OnceLock<Gazetteer> = OnceLock::new();
     G.get_or_init(|| {
-        let mut by_name: HashMap<&'static str, Vec<_>> = HashMap::new();
-        let mut sums: HashMap<&'static str, (f64, f64, f64)> = HashMap::new();
+        let mut by_name: HashMap<&'static str, Vec<_>> = HashMap::default();
+        let mut sums: HashMap<&'static str, (f64, f64, f64)> = HashMap::default();
         for c in cities() {
             by_name.entry(c.name.as_str()).or_default().push((
                 c.region.as_str(),
@@ -74,11 +74,30 @@ pub fn distance_km(a: Option<(f64, f64)>, b: Option<(f64, f64)>) -> f64 {
 
 /// US carrier holidays from `from` to `to`, both included (0 when `to` is before `from`).
 pub fn holidays_between(from: NaiveDate, to: NaiveDate) -> u32 {
-    from.iter_days()
-        .take_while(|d| *d <= to)
-        .take(366)
-        .filter(|d| bitshipper_sim::geo::is_us_holiday(*d))
-        .count() as u32
+    if to < from {
+        return 0;
+    }
+    let days = holidays();
+    let count = days.partition_point(|d| *d <= to) - days.partition_point(|d| *d < from);
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// Every US carrier holiday from 2000 to 2100, in order (computed once).
+fn holidays() -> &'static [NaiveDate] {
+    static DAYS: OnceLock<Vec<NaiveDate>> = OnceLock::new();
+    DAYS.get_or_init(|| {
+        let (Some(first), Some(last)) = (
+            NaiveDate::from_ymd_opt(2000, 1, 1),
+            NaiveDate::from_ymd_opt(2100, 12, 31),
+        ) else {
+            return Vec::new();
+        };
+        first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .filter(|d| bitshipper_sim::geo::is_us_holiday(*d))
+            .collect()
+    })
 }
 
 #[cfg(test)]
