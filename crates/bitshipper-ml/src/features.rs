@@ -542,9 +542,9 @@ pub fn features_at(
     let last_position = record
         .events
         .iter()
+        .rev()
         .filter(|e| e.occurred_at.with_timezone(&Utc) <= t)
-        .filter_map(|e| e.location.as_ref())
-        .last()
+        .find_map(|e| e.location.as_ref())
         .and_then(|l| match (l.lat, l.lon) {
             (Some(lat), Some(lon)) => Some((lat, lon)),
             _ => places::coordinates(l.city.as_deref(), l.region.as_deref(), l.country.as_deref()),
