@@ -17,6 +17,14 @@ use tokio::sync::watch;
 /// Shipments read and scored per store round trip.
 const PAGE: u32 = 500;
 
+/// Delivered, returned, cancelled or expired: kept with its last prediction.
+fn finished(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Delivered | Status::ReturnToSender | Status::Cancelled | Status::Expired
+    )
+}
+
 /// A live model in memory.
 #[derive(Debug)]
 pub struct LiveModel {
@@ -119,15 +127,7 @@ impl Scorer {
             let now = Utc::now();
             let records: Vec<(ShipmentId, ShipmentRecord, DateTime<Utc>)> = inputs
                 .into_iter()
-                .filter(|s| {
-                    !matches!(
-                        s.status,
-                        Status::Delivered
-                            | Status::ReturnToSender
-                            | Status::Cancelled
-                            | Status::Expired
-                    )
-                })
+                .filter(|s| !finished(s.status))
                 .filter_map(|s| {
                     let last = s
                         .events
@@ -167,13 +167,16 @@ impl Scorer {
     }
 
     /// Scores the shipments a processor batch changed.
+    /// Finished ones (delivered, returned, cancelled) are not even read.
     pub async fn score_touched(
         &self,
-        touched: &[(TenantId, ShipmentId)],
+        touched: &[(TenantId, ShipmentId, Status)],
     ) -> Result<usize, PipelineError> {
         let mut by_tenant: HashMap<TenantId, Vec<ShipmentId>> = HashMap::new();
-        for (t, id) in touched {
-            by_tenant.entry(*t).or_default().push(*id);
+        for (t, id, status) in touched {
+            if !finished(*status) && self.model_for(*t).is_some() {
+                by_tenant.entry(*t).or_default().push(*id);
+            }
         }
         let mut scored = 0;
         for (tenant, ids) in by_tenant {

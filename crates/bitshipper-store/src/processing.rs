@@ -28,8 +28,9 @@ pub struct ApplyOutcome {
     /// Of the shipments whose state changed, those folded again from all their events (an event arrived out of order);
     /// the others continued from their stored state.
     pub refolded: u64,
-    /// Shipments whose state changed, by tenant (what the scorer scores next).
-    pub touched: Vec<(TenantId, ShipmentId)>,
+    /// Shipments whose state changed, by tenant, with their new status (what the scorer
+    /// scores next).
+    pub touched: Vec<(TenantId, ShipmentId, bitshipper_core::Status)>,
 }
 
 type StateRow = (
@@ -353,9 +354,11 @@ impl Store {
                     outcome.refolded += events.len() as u64;
                     states.extend(events.into_iter().map(|(id, evs)| (id, fold(evs))));
                 }
-                outcome
-                    .touched
-                    .extend(states.iter().map(|(id, _)| (tenant, ShipmentId(*id))));
+                outcome.touched.extend(
+                    states
+                        .iter()
+                        .map(|(id, state)| (tenant, ShipmentId(*id), state.status)),
+                );
                 for (shipment_id, state) in states {
                     sqlx::query(
                         "UPDATE shipments SET status = $3, reason = $4, last_location = $5, first_scan_at = $6, delivered_at = $7, last_event_at = $8, events_count = $9, updated_at = $10

@@ -41,6 +41,10 @@ pub enum BenchKind {
         /// Database URL; default: a fresh SQLite file in a temporary directory.
         #[arg(long)]
         database_url: Option<String>,
+        /// A model artifact (`bitshipper train --out FILE`) to put live first, so the
+        /// processor also scores every shipment it changes.
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
     },
     /// The simulator alone: generated events written as JSON lines per second.
     Sim {
@@ -83,7 +87,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             batch,
             concurrency,
             database_url,
-        } => ingest(batches, batch, concurrency, database_url).await,
+            model,
+        } => ingest(batches, batch, concurrency, database_url, model).await,
         BenchKind::Read {
             connections,
             seconds,
@@ -277,7 +282,7 @@ struct Started {
     processor: bool,
 }
 
-async fn start(database_url: Option<String>) -> anyhow::Result<Started> {
+async fn start(database_url: Option<String>, model: Option<&[u8]>) -> anyhow::Result<Started> {
     let url = match database_url {
         Some(u) => u,
         None => {
@@ -296,6 +301,29 @@ async fn start(database_url: Option<String>) -> anyhow::Result<Started> {
     // The bench is the only client; a per-key limit would measure the limiter.
     settings.limits.requests_per_second_per_key = 0;
     let processor = settings.roles.contains(&crate::settings::Role::Processor);
+    if let Some(artifact) = model {
+        // Registered before the application starts, so its scorer loads it at once.
+        bitshipper_ml::model::Models::from_json(artifact)?;
+        if let Some(dir) =
+            bitshipper_store::sqlite_path(&settings.database_url).and_then(|p| p.parent())
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let store = bitshipper_store::Store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        store
+            .register_model(&bitshipper_store::NewModel {
+                version: "bench".into(),
+                tenant_id: None,
+                trained_from: None,
+                trained_to: None,
+                metrics: json!({}),
+                feature_schema: Vec::new(),
+                artifact,
+            })
+            .await?;
+        store.promote_model("bench").await?;
+    }
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
@@ -454,7 +482,11 @@ async fn ingest(
     batch: usize,
     concurrency: usize,
     database_url: Option<String>,
+    model: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
+    let model = model
+        .map(|path| std::fs::read(&path).with_context(|| format!("reading {}", path.display())))
+        .transpose()?;
     let bodies: Vec<String> = (0..batches)
         .map(|b| {
             let events: Vec<Value> = (0..batch).map(|i| bench_event(b * batch + i)).collect();
@@ -491,7 +523,7 @@ async fn ingest(
     .await;
     bare_task.abort();
 
-    let s = start(database_url).await?;
+    let s = start(database_url, model.as_deref()).await?;
     let progress_start = Instant::now();
     let result = post_all(
         format!("{}/v1/events", s.base),
@@ -551,8 +583,20 @@ async fn ingest(
         metric("bitshipper_log_commit_seconds_sum"),
         metric("bitshipper_log_commit_seconds_count"),
     );
+    let (scored, scoring_sum, scoring_count) = (
+        metric("bitshipper_predictions_total"),
+        metric("bitshipper_scoring_batch_seconds_sum"),
+        metric("bitshipper_scoring_batch_seconds_count"),
+    );
     let _ = s.stop.send(());
     let _ = s.app.await;
+    if scored > 0.0 {
+        println!(
+            "scoring in the processor: {scored:.0} predictions in {scoring_count:.0} batches, {:.1} ms per batch ({:.1} µs per prediction, store reads and writes included)",
+            scoring_sum / scoring_count.max(1.0) * 1000.0,
+            scoring_sum / scored * 1e6
+        );
+    }
 
     let eps = |r: &LoadResult| (r.requests * batch) as f64 / r.elapsed.as_secs_f64();
     println!();
@@ -602,7 +646,7 @@ async fn read(
     seconds: u64,
     database_url: Option<String>,
 ) -> anyhow::Result<()> {
-    let s = start(database_url).await?;
+    let s = start(database_url, None).await?;
     let client = reqwest::Client::new();
     let created: Value = client
         .post(format!("{}/v1/shipments", s.base))
