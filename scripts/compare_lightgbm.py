@@ -37,7 +37,7 @@ def ece(p, y):
 
 def fit(objective, x, y, alpha=None):
     split = int(0.9 * len(y))
-    params = dict(objective=objective, learning_rate=0.25, num_leaves=31, max_depth=8,
+    params = dict(objective=objective, learning_rate=0.35, num_leaves=31, max_depth=8,
                   min_data_in_leaf=40, lambda_l2=1.0, bagging_fraction=0.8, bagging_freq=1,
                   max_bin=255, seed=42, deterministic=True, num_threads=2, verbose=-1)
     if alpha is not None:

@@ -27,7 +27,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 400)]
     pub rounds: usize,
     /// Shrinkage of each tree's output (higher: fewer trees, faster scoring).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.35)]
     pub learning_rate: f64,
     /// Where the trained models are written (JSON; what `serve` loads with `--model`).
     #[arg(long)]
