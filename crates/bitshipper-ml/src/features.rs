@@ -50,17 +50,13 @@ const CATEGORY_COLUMNS: [&str; 6] = [
 
 /// The values of a record's category columns (same order as `CATEGORY_COLUMNS`).
 fn categories(record: &ShipmentRecord) -> [Option<&str>; 6] {
-    fn region(a: &Option<bitshipper_core::Address>) -> Option<&str> {
-        a.as_ref()
-            .and_then(|a| a.region.as_deref().or(a.country.as_deref()))
-            .filter(|s| !s.is_empty())
-    }
     let d = &record.details;
+    let lane = record.lane_ref();
     [
         Some(d.carrier.as_str()),
         d.service_level.as_deref(),
-        region(&d.origin),
-        region(&d.destination),
+        Some(lane.origin).filter(|s| !s.is_empty()),
+        Some(lane.destination).filter(|s| !s.is_empty()),
         d.metadata.get("warehouse").map(String::as_str),
         d.metadata.get("category").map(String::as_str),
     ]
@@ -505,8 +501,10 @@ pub fn features_at(
 ) -> Vec<f64> {
     let d = &record.details;
     // Events are in timeline order, which is not always time order: filter, do not cut.
+    // One pass: how many scans, the first and the last, and the last one with a location.
     let (mut scans, mut first, mut last): (usize, Option<&TrackingEvent>, Option<&TrackingEvent>) =
         (0, None, None);
+    let mut last_location: Option<&bitshipper_core::Location> = None;
     for e in record
         .events
         .iter()
@@ -515,6 +513,7 @@ pub fn features_at(
         scans += 1;
         first = first.or(Some(e));
         last = Some(e);
+        last_location = e.location.as_ref().or(last_location);
     }
     let shipped = first.map(|e| e.occurred_at);
     let lane = record.lane_ref();
@@ -539,18 +538,12 @@ pub fn features_at(
     let destination_point = place(&d.destination);
     // Where the parcel was last seen: the last scan with a location, by its coordinates when
     // the carrier gave them.
-    let last_position = record
-        .events
-        .iter()
-        .rev()
-        .filter(|e| e.occurred_at.with_timezone(&Utc) <= t)
-        .find_map(|e| e.location.as_ref())
-        .and_then(|l| match (l.lat, l.lon) {
-            (Some(lat), Some(lon)) => Some((lat, lon)),
-            _ => places::coordinates(l.city.as_deref(), l.region.as_deref(), l.country.as_deref()),
-        });
-    let [carrier, service, origin, destination, warehouse, category] = categories(record).map(Some);
-    let code = |i: usize, v: Option<Option<&str>>| vocabulary.code(i, v.flatten());
+    let last_position = last_location.and_then(|l| match (l.lat, l.lon) {
+        (Some(lat), Some(lon)) => Some((lat, lon)),
+        _ => places::coordinates(l.city.as_deref(), l.region.as_deref(), l.country.as_deref()),
+    });
+    let [carrier, service, origin, destination, warehouse, category] = categories(record);
+    let code = |i: usize, v: Option<&str>| vocabulary.code(i, v);
     vec![
         code(0, carrier),
         code(1, service),

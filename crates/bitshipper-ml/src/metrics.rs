@@ -111,10 +111,7 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let i = ((v.len() as f64 - 1.0) * q.clamp(0.0, 1.0)).round() as usize;
-    v[i]
+    crate::gbdt::quantile_of(&mut values.to_vec(), q.clamp(0.0, 1.0))
 }
 
 /// Isotonic regression of outcomes on scores (pool-adjacent-violators): a monotone map from

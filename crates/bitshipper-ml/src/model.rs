@@ -6,7 +6,7 @@
 use crate::features::{
     baseline_eta_hours, features_at, LaneSnapshot, ShipmentRecord, Vocabulary, FEATURE_NAMES,
 };
-use crate::gbdt::Forest;
+use crate::gbdt::{sigmoid, Forest};
 use crate::metrics::Isotonic;
 use crate::MlError;
 use bitshipper_core::{Reason, Status};
@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 /// The ETA models' unit (a day) and target: hours to delivery beyond the baseline rule
 /// (`features::baseline_eta_hours`), in days.
 pub(crate) const HOURS_PER_UNIT: f64 = 24.0;
+
+/// Hours to delivery by one ETA model: the baseline rule plus the model's correction.
+pub(crate) fn eta_hours(model: &Forest, row: &[f64]) -> f64 {
+    baseline_eta_hours(row) + HOURS_PER_UNIT * model.predict_row(row)
+}
 
 /// Most reasons given with a prediction.
 const MAX_REASONS: usize = 3;
@@ -49,10 +54,6 @@ pub struct Prediction {
     pub scored_at: DateTime<Utc>,
 }
 
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 impl Models {
     pub fn to_json(&self) -> Result<Vec<u8>, MlError> {
         serde_json::to_vec(self).map_err(|e| MlError::Model(e.to_string()))
@@ -78,9 +79,11 @@ impl Models {
     /// As `predict_row`, given the late model's raw output (log-odds) already computed.
     fn predict_with_raw_risk(&self, row: &[f64], raw_risk: f64) -> (f64, (f64, f64, f64)) {
         let risk = self.calibration.apply(sigmoid(raw_risk));
-        let base = baseline_eta_hours(row);
-        let hours = |m: &Forest| base + HOURS_PER_UNIT * m.predict_row(row);
-        let (lo, mid, hi) = (hours(&self.p10), hours(&self.p50), hours(&self.p90));
+        let (lo, mid, hi) = (
+            eta_hours(&self.p10, row),
+            eta_hours(&self.p50, row),
+            eta_hours(&self.p90, row),
+        );
         let w = self.interval_widening;
         let lo = (lo.min(mid) - w).max(0.0);
         let hi = hi.max(mid) + w;

@@ -6,9 +6,9 @@
 use crate::features::{
     baseline_eta_hours, column, features_at, LaneHistory, ShipmentRecord, Vocabulary, FEATURE_NAMES,
 };
-use crate::gbdt::{self, Forest, Loss, Matrix, Params};
+use crate::gbdt::{self, sigmoid, Forest, Loss, Matrix, Params};
 use crate::metrics::{self, Isotonic};
-use crate::model::{Models, HOURS_PER_UNIT};
+use crate::model::{eta_hours, Models, HOURS_PER_UNIT};
 use crate::MlError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -164,10 +164,6 @@ fn fit(loss: Loss, cfg: &TrainConfig, examples: &[&Example], y: &[f64]) -> Fores
     )
 }
 
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// Examples with a label as CSV: the features, then `late`, `eta_hours`, `baseline_hours`
 /// (missing values empty).
 fn export_csv(path: &std::path::Path, examples: &[Example]) -> Result<(), MlError> {
@@ -200,9 +196,18 @@ fn export_csv(path: &std::path::Path, examples: &[Example]) -> Result<(), MlErro
     out.flush().map_err(io)
 }
 
-/// Late risk and (p10, p50, p90) hours to delivery for examples.
-fn predict_examples(models: &Models, rows: &[&Example]) -> (Vec<f64>, Vec<(f64, f64, f64)>) {
-    rows.iter().map(|e| models.predict_row(&e.features)).unzip()
+/// Late risks, and (p10, p50, p90) hours to delivery, one per example.
+type Predictions = (Vec<f64>, Vec<(f64, f64, f64)>);
+
+/// What `models` predict for labelled examples (an error when there are none).
+fn predict_examples(models: &Models, examples: &[&Example]) -> Result<Predictions, MlError> {
+    if examples.is_empty() {
+        return Err(MlError::NotEnoughData("no test examples".into()));
+    }
+    Ok(examples
+        .iter()
+        .map(|e| models.predict_row(&e.features))
+        .unzip())
 }
 
 /// Accuracy of one predictor on the test set.
@@ -319,10 +324,7 @@ pub fn evaluate_on_holdout(
         .filter(|e| e.late.is_some())
         .collect();
     let refs: Vec<&Example> = test.iter().collect();
-    if refs.is_empty() {
-        return Err(MlError::NotEnoughData("no test examples".into()));
-    }
-    let (risk, eta) = predict_examples(models, &refs);
+    let (risk, eta) = predict_examples(models, &refs)?;
     let labels: Vec<bool> = refs.iter().map(|e| e.late == Some(true)).collect();
     let actual: Vec<f64> = refs.iter().map(|e| e.eta_hours).collect();
     Ok(scores(&risk, &labels, &eta, &actual))
@@ -414,9 +416,7 @@ pub fn train_and_evaluate(
     let nonconformity: Vec<f64> = cal
         .iter()
         .map(|e| {
-            let (l, h) = (p10.predict_row(&e.features), p90.predict_row(&e.features));
-            let base = baseline_eta_hours(&e.features);
-            let (l, h) = (base + HOURS_PER_UNIT * l, base + HOURS_PER_UNIT * h);
+            let (l, h) = (eta_hours(&p10, &e.features), eta_hours(&p90, &e.features));
             (l - e.eta_hours).max(e.eta_hours - h)
         })
         .collect();
@@ -440,10 +440,7 @@ pub fn train_and_evaluate(
 
     stage("calibration", "evaluating on the test set");
     let test_refs: Vec<&Example> = test.iter().filter(|e| e.late.is_some()).collect();
-    if test_refs.is_empty() {
-        return Err(MlError::NotEnoughData("no test examples".into()));
-    }
-    let (risk, eta) = predict_examples(&models, &test_refs);
+    let (risk, eta) = predict_examples(&models, &test_refs)?;
     let labels: Vec<bool> = test_refs.iter().map(|e| e.late == Some(true)).collect();
     let actual: Vec<f64> = test_refs.iter().map(|e| e.eta_hours).collect();
     let model_scores = scores(&risk, &labels, &eta, &actual);

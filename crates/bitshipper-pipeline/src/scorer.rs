@@ -17,14 +17,6 @@ use tokio::sync::watch;
 /// Shipments read and scored per store round trip.
 const PAGE: u32 = 500;
 
-/// Delivered, returned, cancelled or expired: kept with its last prediction.
-fn finished(status: Status) -> bool {
-    matches!(
-        status,
-        Status::Delivered | Status::ReturnToSender | Status::Cancelled | Status::Expired
-    )
-}
-
 /// A live model in memory.
 #[derive(Debug)]
 pub struct LiveModel {
@@ -127,7 +119,7 @@ impl Scorer {
             let now = Utc::now();
             let records: Vec<(ShipmentId, ShipmentRecord, DateTime<Utc>)> = inputs
                 .into_iter()
-                .filter(|s| !finished(s.status))
+                .filter(|s| !s.status.is_terminal())
                 .filter_map(|s| {
                     let last = s
                         .events
@@ -174,7 +166,7 @@ impl Scorer {
     ) -> Result<usize, PipelineError> {
         let mut by_tenant: HashMap<TenantId, Vec<ShipmentId>> = HashMap::new();
         for (t, id, status) in touched {
-            if !finished(*status) && self.model_for(*t).is_some() {
+            if !status.is_terminal() && self.model_for(*t).is_some() {
                 by_tenant.entry(*t).or_default().push(*id);
             }
         }

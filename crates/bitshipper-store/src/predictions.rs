@@ -5,6 +5,7 @@
 //! predictions for the accuracy report.
 
 use crate::processing::{Params, CHUNK_ROWS};
+use crate::shipments::from_json;
 use crate::tenants::now;
 use crate::{on_all_tenants, on_tenant, Store, StoreError};
 use bitshipper_core::{Address, NewShipment, ShipmentId, Status, TenantId, TrackingEvent};
@@ -82,46 +83,41 @@ pub struct DeliveredPrediction {
     pub prediction: StoredPrediction,
 }
 
-type ModelRow = (
-    String,
-    Option<Uuid>,
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    String,
-    String,
-);
+#[derive(sqlx::FromRow)]
+struct ModelRow {
+    version: String,
+    tenant_id: Option<Uuid>,
+    status: String,
+    created_at: DateTime<Utc>,
+    promoted_at: Option<DateTime<Utc>>,
+    trained_from: Option<DateTime<Utc>>,
+    trained_to: Option<DateTime<Utc>>,
+    metrics: String,
+    feature_schema: String,
+}
 
 /// A model row followed by its artifact.
-type ModelWithArtifact = (
-    String,
-    Option<Uuid>,
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    String,
-    String,
-    Vec<u8>,
-);
+#[derive(sqlx::FromRow)]
+struct ModelWithArtifact {
+    #[sqlx(flatten)]
+    info: ModelRow,
+    artifact: Vec<u8>,
+}
 
 const MODEL_COLUMNS: &str =
     "version, tenant_id, status, created_at, promoted_at, trained_from, trained_to, metrics, feature_schema";
 
 fn model_info(r: ModelRow) -> Result<ModelInfo, StoreError> {
     Ok(ModelInfo {
-        version: r.0,
-        tenant_id: r.1.map(TenantId),
-        status: r.2,
-        created_at: r.3,
-        promoted_at: r.4,
-        trained_from: r.5,
-        trained_to: r.6,
-        metrics: serde_json::from_str(&r.7).map_err(StoreError::corrupt)?,
-        feature_schema: serde_json::from_str(&r.8).map_err(StoreError::corrupt)?,
+        version: r.version,
+        tenant_id: r.tenant_id.map(TenantId),
+        status: r.status,
+        created_at: r.created_at,
+        promoted_at: r.promoted_at,
+        trained_from: r.trained_from,
+        trained_to: r.trained_to,
+        metrics: serde_json::from_str(&r.metrics).map_err(StoreError::corrupt)?,
+        feature_schema: serde_json::from_str(&r.feature_schema).map_err(StoreError::corrupt)?,
     })
 }
 
@@ -180,8 +176,15 @@ fn stored_prediction(r: PredictionRow) -> Result<StoredPrediction, StoreError> {
     })
 }
 
-/// Statuses after which a shipment is no longer scored.
-const FINISHED: &str = "'delivered', 'return_to_sender', 'cancelled', 'expired'";
+/// The terminal statuses as an SQL list: shipments in them are no longer scored.
+fn terminal_statuses_sql() -> String {
+    Status::ALL
+        .iter()
+        .filter(|s| s.is_terminal())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl Store {
     /// Registers a model as a candidate.
@@ -263,11 +266,8 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
         });
-        row.map(|r| {
-            let artifact = r.9;
-            model_info((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8)).map(|m| (m, artifact))
-        })
-        .transpose()
+        row.map(|r| model_info(r.info).map(|m| (m, r.artifact)))
+            .transpose()
     }
 
     /// The live model of each scope (`None` is the shared one), by version.
@@ -302,20 +302,11 @@ impl Store {
         after: Option<ShipmentId>,
         limit: u32,
     ) -> Result<Vec<ShipmentId>, StoreError> {
-        let sql = format!(
-            "SELECT id FROM shipments WHERE tenant_id = $1 AND status NOT IN ({FINISHED})
-               AND cancelled_at IS NULL AND events_count > 0 AND ($2 IS NULL OR id > $2)
-             ORDER BY id LIMIT $3"
+        let only = format!(
+            "AND status NOT IN ({}) AND cancelled_at IS NULL AND events_count > 0",
+            terminal_statuses_sql()
         );
-        let rows: Vec<(Uuid,)> = on_tenant!(self, tenant, pool => {
-            sqlx::query_as(&sql)
-                .bind(tenant.0)
-                .bind(after.map(|a| a.0))
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(rows.into_iter().map(|(id,)| ShipmentId(id)).collect())
+        self.shipment_id_page(tenant, &only, after, limit).await
     }
 
     /// All of a tenant's shipment ids, a page at a time after `after` (for training).
@@ -325,15 +316,28 @@ impl Store {
         after: Option<ShipmentId>,
         limit: u32,
     ) -> Result<Vec<ShipmentId>, StoreError> {
+        self.shipment_id_page(tenant, "", after, limit).await
+    }
+
+    /// One page of ids in id order, narrowed by a fixed SQL condition.
+    async fn shipment_id_page(
+        &self,
+        tenant: TenantId,
+        condition: &str,
+        after: Option<ShipmentId>,
+        limit: u32,
+    ) -> Result<Vec<ShipmentId>, StoreError> {
+        let sql = format!(
+            "SELECT id FROM shipments WHERE tenant_id = $1 {condition} AND ($2 IS NULL OR id > $2)
+             ORDER BY id LIMIT $3"
+        );
         let rows: Vec<(Uuid,)> = on_tenant!(self, tenant, pool => {
-            sqlx::query_as(
-                "SELECT id FROM shipments WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
-            )
-            .bind(tenant.0)
-            .bind(after.map(|a| a.0))
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(&sql)
+                .bind(tenant.0)
+                .bind(after.map(|a| a.0))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(|(id,)| ShipmentId(id)).collect())
     }
@@ -396,10 +400,6 @@ impl Store {
                     .push(serde_json::from_str(&body).map_err(StoreError::corrupt)?);
             }
             for r in rows {
-                let address = |text: Option<String>| -> Result<Option<Address>, StoreError> {
-                    text.map(|t| serde_json::from_str(&t).map_err(StoreError::corrupt))
-                        .transpose()
-                };
                 let mut evs = events.remove(&r.0).unwrap_or_default();
                 evs.sort_by(bitshipper_core::fold::timeline_order);
                 out.push(ScoringInput {
@@ -408,8 +408,8 @@ impl Store {
                         carrier: r.1,
                         tracking_number: r.2,
                         service_level: r.3,
-                        origin: address(r.4)?,
-                        destination: address(r.5)?,
+                        origin: from_json::<Address>(r.4)?,
+                        destination: from_json::<Address>(r.5)?,
                         recipient: None,
                         weight_grams: r.6,
                         ship_date: r.7,

@@ -91,7 +91,7 @@ pub(crate) struct ShipmentRow {
 const SHIPMENT_COLUMNS: &str = "s.id, s.tenant_id, s.carrier, s.tracking_number, s.service_level, s.origin, s.destination, s.weight_grams, s.ship_date, s.promised_delivery_date, s.reference, s.metadata, s.auto_created, s.cancelled_at, s.created_at, s.updated_at, s.status, s.reason, s.last_location, s.first_scan_at, s.delivered_at, s.last_event_at, s.events_count, s.recipient_ref, s.recipient_sealed, rk.key_version AS rk_version, rk.wrapped_key AS rk_wrapped";
 const SHIPMENT_FROM: &str = "shipments s LEFT JOIN recipient_keys rk ON rk.tenant_id = s.tenant_id AND rk.recipient_ref = s.recipient_ref";
 
-fn from_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
     text: Option<String>,
 ) -> Result<Option<T>, StoreError> {
     text.map(|t| serde_json::from_str(&t).map_err(StoreError::corrupt))

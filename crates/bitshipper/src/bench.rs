@@ -304,11 +304,6 @@ async fn start(database_url: Option<String>, model: Option<&[u8]>) -> anyhow::Re
     if let Some(artifact) = model {
         // Registered before the application starts, so its scorer loads it at once.
         bitshipper_ml::model::Models::from_json(artifact)?;
-        if let Some(dir) =
-            bitshipper_store::sqlite_path(&settings.database_url).and_then(|p| p.parent())
-        {
-            std::fs::create_dir_all(dir)?;
-        }
         let store = bitshipper_store::Store::connect(&settings.database_url).await?;
         store.migrate().await?;
         store

@@ -76,12 +76,13 @@ pub struct Matrix<'a> {
     pub rows: usize,
 }
 
-fn sigmoid(x: f64) -> f64 {
+/// The logistic function: log-odds (what a `LogLoss` forest outputs) to probability.
+pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// The `q` quantile of `values` (reorders them).
-fn quantile_of(values: &mut [f64], q: f64) -> f64 {
+/// The `q` quantile of `values` (reorders them; 0 when empty).
+pub(crate) fn quantile_of(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
