@@ -68,7 +68,8 @@ pub fn ops_router(state: AppState) -> Router {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     use routes::{
-        account, audit, erasures, events, imports, keys, predictions, shipments, users, webhooks,
+        account, analytics, audit, erasures, events, imports, keys, predictions, shipments, users,
+        webhooks,
     };
     let v1 = Router::new()
         .route("/v1/events", post(events::ingest_events))
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/shipments/{id}/events", get(shipments::shipment_events))
         .route("/v1/predictions/accuracy", get(predictions::accuracy))
+        .route("/v1/analytics/kpis", get(analytics::kpis))
         .route("/v1/api-keys", post(keys::create_key).get(keys::list_keys))
         .route(
             "/v1/api-keys/{id}",

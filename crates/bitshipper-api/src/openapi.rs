@@ -2,7 +2,8 @@
 
 use crate::auth::{Access, ROUTE_ACCESS};
 use crate::routes::{
-    account, audit, erasures, events, imports, keys, predictions, shipments, users, webhooks,
+    account, analytics, audit, erasures, events, imports, keys, predictions, shipments, users,
+    webhooks,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -25,6 +26,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         shipments::get_shipment, shipments::update_shipment, shipments::cancel_shipment,
         shipments::shipment_events,
         predictions::accuracy,
+        analytics::kpis,
         keys::create_key, keys::list_keys, keys::get_key, keys::revoke_key,
         audit::list_audit,
         erasures::erase_recipient,
@@ -41,6 +43,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         (name = "events", description = "Ingest carrier tracking events"),
         (name = "shipments", description = "Shipments and their timelines"),
         (name = "predictions", description = "How well delivery predictions held"),
+        (name = "analytics", description = "Delivery KPIs from the lake: volume, on-time rate, transit times, exceptions, first-attempt delivery"),
         (name = "api-keys", description = "Manage API keys (admin scope)"),
         (name = "auth", description = "Sign in with email and password (and a second factor); the session cookie then authenticates, with `X-CSRF-Token` on writes"),
         (name = "users", description = "People in the tenant, their roles and invitations"),

@@ -55,6 +55,9 @@ pub enum ApiError {
     Busy { retry_after_secs: u32 },
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u32 },
+    /// A capability this deployment has turned off or cannot reach right now.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -138,6 +141,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 "Service at capacity",
+            ),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Unavailable",
             ),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

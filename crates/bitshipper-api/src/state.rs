@@ -54,6 +54,18 @@ impl Default for SessionPolicy {
     }
 }
 
+/// Where analytics come from (the lake's warehouse in the binary; the API crate does not link
+/// the query engine).
+#[async_trait::async_trait]
+pub trait AnalyticsSource: Send + Sync + std::fmt::Debug {
+    /// KPIs for one tenant. An `Err` is a failure of the source, logged and answered with 503.
+    async fn kpis(
+        &self,
+        tenant: bitshipper_core::TenantId,
+        query: &bitshipper_core::analytics::KpiQuery,
+    ) -> Result<bitshipper_core::analytics::KpiReport, String>;
+}
+
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
@@ -67,4 +79,6 @@ pub struct AppState {
     pub keys: Arc<crate::auth::KeyCache>,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
     pub sessions: SessionPolicy,
+    /// `None` when this deployment has no lake (`lake.enabled = false`).
+    pub analytics: Option<Arc<dyn AnalyticsSource>>,
 }

@@ -1,6 +1,7 @@
 //! Pure domain of BitShipper: ids, tracking events, the canonical status model, carrier code
 //! mapping tables and the fold that derives a shipment's state. Nothing here does I/O.
 
+pub mod analytics;
 pub mod error;
 pub mod event;
 pub mod fold;

@@ -9,6 +9,7 @@ mod error;
 pub mod idempotency;
 pub mod integrations;
 pub mod keys;
+pub mod lake;
 pub mod log;
 pub mod personal;
 pub mod predictions;
@@ -27,6 +28,7 @@ pub use error::StoreError;
 pub use idempotency::IdempotencyBegin;
 pub use integrations::{EndpointSecret, RawPayload, WebhookEndpoint};
 pub use keys::{ApiKey, ApiKeyAuth, CreatedApiKey};
+pub use lake::{LakePrediction, LakeSealer, LakeShipment};
 pub use log::{EventLog, LogEntry};
 pub use personal::{ErasureReport, RecipientSelector, RotationReport};
 pub use predictions::{

@@ -206,7 +206,10 @@ impl Store {
     }
 
     /// The tenant's current data key and its version, created on first use.
-    async fn current_data_key(&self, tenant: Uuid) -> Result<(i32, DataKey), StoreError> {
+    pub(crate) async fn current_data_key(
+        &self,
+        tenant: Uuid,
+    ) -> Result<(i32, DataKey), StoreError> {
         match self.current_data_key_version(tenant).await? {
             Some(v) => match self.tenant_key(tenant, v).await? {
                 Some(k) => Ok((v, k)),

@@ -23,6 +23,9 @@ pub struct Application {
     pipeline: Pipeline,
     store: Store,
     port: u16,
+    /// Stops the lake writer, and the writer's task (when this process runs the lake role).
+    lake_stop: tokio::sync::watch::Sender<bool>,
+    lake_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -53,6 +56,7 @@ impl Application {
             .await
             .context("opening the event log")?;
         let housekeeping_log = log.clone();
+        let lake_log = log.clone();
         let log_keep = chrono::Duration::hours(i64::from(settings.retention.log_keep_hours));
         let p = &settings.pipeline;
         let run_processor = settings.roles.contains(&Role::Processor);
@@ -82,6 +86,31 @@ impl Application {
         )
         .await
         .context("starting the pipeline")?;
+        let lake = if settings.lake.enabled {
+            Some(
+                settings
+                    .lake_location()
+                    .context("the lake location (lake.location)")?,
+            )
+        } else {
+            None
+        };
+        let (lake_stop, lake_stopped) = tokio::sync::watch::channel(false);
+        let lake_task = match &lake {
+            Some(location) if settings.roles.contains(&Role::Lake) => {
+                let mut stopped = lake_stopped;
+                Some(tokio::spawn(bitshipper_lake::LakeWriter::open_and_run(
+                    store.clone(),
+                    lake_log,
+                    location.clone(),
+                    settings.lake.writer_settings(),
+                    async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    },
+                )))
+            }
+            _ => None,
+        };
         let state = AppState {
             store: store.clone(),
             appender: pipeline.appender.clone(),
@@ -102,6 +131,10 @@ impl Application {
                     failed_auth_per_minute: settings.limits.failed_auth_per_minute_per_ip,
                 },
             )),
+            analytics: lake.map(|location| {
+                Arc::new(crate::lake::LakeAnalytics::new(location))
+                    as Arc<dyn bitshipper_api::AnalyticsSource>
+            }),
             limits: Limits {
                 max_body_bytes: settings.limits.max_body_bytes,
                 max_batch_events: settings.limits.max_batch_events,
@@ -162,6 +195,8 @@ impl Application {
             pipeline,
             store,
             port,
+            lake_stop,
+            lake_task,
         })
     }
 
@@ -192,6 +227,8 @@ impl Application {
             router,
             pipeline,
             store,
+            lake_stop,
+            lake_task,
             ..
         } = self;
         axum::serve(
@@ -203,6 +240,10 @@ impl Application {
         .context("serving http")?;
         tracing::info!("http server stopped; stopping the pipeline");
         pipeline.stop().await;
+        let _ = lake_stop.send(true);
+        if let Some(task) = lake_task {
+            let _ = task.await;
+        }
         store.close().await;
         tracing::info!("stopped");
         Ok(())

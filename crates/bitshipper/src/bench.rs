@@ -300,6 +300,9 @@ async fn start(database_url: Option<String>, model: Option<&[u8]>) -> anyhow::Re
     settings.database_url = url;
     // The bench is the only client; a per-key limit would measure the limiter.
     settings.limits.requests_per_second_per_key = 0;
+    // Ingest figures stay comparable with earlier runs: the lake writer has its own bench
+    // (`bench lake`).
+    settings.lake.enabled = false;
     let processor = settings.roles.contains(&crate::settings::Role::Processor);
     if let Some(artifact) = model {
         // Registered before the application starts, so its scorer loads it at once.

@@ -35,12 +35,32 @@ pub enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080.
         #[arg(long)]
         listen: Option<String>,
-        /// Roles to run, comma-separated: api, processor.
+        /// Roles to run, comma-separated: api, processor, lake.
         #[arg(long, value_delimiter = ',')]
         roles: Option<Vec<String>>,
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Run one read-only SQL statement over a tenant's lake views: `events`, `shipments`
+    /// (every change), `shipments_current` (one row per shipment) and `predictions`.
+    Query {
+        /// The tenant whose data the statement sees (its id).
+        #[arg(long)]
+        tenant: uuid::Uuid,
+        /// Output: table, csv or json (one object per line).
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::lake::OutputFormat,
+        /// Most rows a table shows (csv and json stream everything).
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// The statement, e.g. "SELECT carrier, COUNT(*) FROM shipments_current GROUP BY 1".
+        sql: String,
+    },
+    /// The data lake: catch up, maintain, show where it stands.
+    Lake {
+        #[command(subcommand)]
+        command: crate::lake::LakeCommand,
+    },
     /// Manage tenants.
     Tenants {
         #[command(subcommand)]
@@ -259,10 +279,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(roles) = roles {
                 settings.roles = roles
                     .iter()
-                    .map(|r| match r.trim() {
-                        "api" => Ok(crate::settings::Role::Api),
-                        "processor" => Ok(crate::settings::Role::Processor),
-                        other => anyhow::bail!("unknown role '{other}'; expected api or processor"),
+                    .map(|r| {
+                        r.parse::<crate::settings::Role>()
+                            .map_err(anyhow::Error::msg)
                     })
                     .collect::<anyhow::Result<_>>()?;
             }
@@ -477,6 +496,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(args, settings).await,
+        Command::Query {
+            tenant,
+            format,
+            limit,
+            sql,
+        } => {
+            crate::lake::query(
+                &settings,
+                bitshipper_core::TenantId(tenant),
+                &sql,
+                format,
+                limit.max(1),
+            )
+            .await
+        }
+        Command::Lake { command } => crate::lake::lake(&settings, command).await,
         Command::Import(args) => {
             let started = std::time::Instant::now();
             let s = crate::import::run(args, &settings).await?;

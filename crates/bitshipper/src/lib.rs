@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod import;
+pub mod lake;
 pub mod settings;
 pub mod simulate;
 pub mod telemetry;

@@ -13,7 +13,7 @@ pub struct Settings {
     pub listen: String,
     /// `sqlite://PATH` (embedded default) or `postgres://...`.
     pub database_url: String,
-    /// What this process runs: `api` and/or `processor` (default: both).
+    /// What this process runs: `api`, `processor`, `lake` (default: all three).
     pub roles: Vec<Role>,
     pub log: LogSettings,
     pub limits: LimitSettings,
@@ -21,6 +21,44 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub retention: RetentionSettings,
     pub predictions: PredictionSettings,
+    pub lake: LakeSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSettings {
+    /// Land events, shipment changes and predictions in Delta tables and serve analytics
+    /// from them.
+    pub enabled: bool,
+    /// A directory, or `s3://bucket/prefix` (credentials, region and `AWS_ENDPOINT_URL` from
+    /// the usual `AWS_*` variables). Default: `lake/` beside the SQLite database, else
+    /// `data/lake`.
+    pub location: Option<String>,
+    /// Most events in one lake commit.
+    pub batch_events: u32,
+    /// A partial batch is committed after this many seconds.
+    pub flush_seconds: u64,
+    /// Minutes between compaction and vacuum runs.
+    pub maintenance_minutes: u64,
+    /// Hours a file no longer in the table is kept before vacuum deletes it (time travel and
+    /// readers in flight need it).
+    pub vacuum_retention_hours: u64,
+}
+
+impl LakeSettings {
+    pub fn writer_settings(&self) -> bitshipper_lake::WriterSettings {
+        bitshipper_lake::WriterSettings {
+            batch_events: self.batch_events.max(1),
+            flush_interval: std::time::Duration::from_secs(self.flush_seconds.max(1)),
+            maintenance_interval: std::time::Duration::from_secs(
+                self.maintenance_minutes.max(1) * 60,
+            ),
+            vacuum_retention: chrono::Duration::hours(
+                i64::try_from(self.vacuum_retention_hours).unwrap_or(i64::MAX / 3_600_000),
+            ),
+            ..bitshipper_lake::WriterSettings::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -66,6 +104,22 @@ pub struct SecuritySettings {
 pub enum Role {
     Api,
     Processor,
+    /// The lake writer: lands the log in Delta tables.
+    Lake,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "api" => Ok(Role::Api),
+            "processor" => Ok(Role::Processor),
+            "lake" => Ok(Role::Lake),
+            other => Err(format!(
+                "unknown role '{other}'; expected api, processor or lake"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,7 +172,7 @@ impl Default for Settings {
         Self {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/bitshipper.db".into(),
-            roles: vec![Role::Api, Role::Processor],
+            roles: vec![Role::Api, Role::Processor, Role::Lake],
             log: LogSettings {
                 level: "info".into(),
                 format: LogFormat::Text,
@@ -146,6 +200,14 @@ impl Default for Settings {
                 refresh_seconds: 30,
                 rescore_minutes: 15,
             },
+            lake: LakeSettings {
+                enabled: true,
+                location: None,
+                batch_events: 100_000,
+                flush_seconds: 5,
+                maintenance_minutes: 60,
+                vacuum_retention_hours: 168,
+            },
         }
     }
 }
@@ -171,6 +233,27 @@ impl Settings {
             .unwrap_or_else(|| Path::new("data").to_path_buf())
             .join("keys")
             .join("kek.json")
+    }
+
+    /// Where the lake lives: `lake.location`, else `lake/` beside the SQLite database, else
+    /// `data/lake`.
+    pub fn lake_location(
+        &self,
+    ) -> Result<bitshipper_lake::LakeLocation, bitshipper_lake::LakeError> {
+        let text = match &self.lake.location {
+            Some(l) => l.clone(),
+            None => {
+                let db_dir = bitshipper_store::sqlite_path(&self.database_url)
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+                    .filter(|d| !d.as_os_str().is_empty());
+                db_dir
+                    .unwrap_or_else(|| Path::new("data").to_path_buf())
+                    .join("lake")
+                    .display()
+                    .to_string()
+            }
+        };
+        bitshipper_lake::LakeLocation::parse(&text)
     }
 
     /// The key provider these settings name: the environment secret, else the key file.

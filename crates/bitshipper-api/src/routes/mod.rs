@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource.
 
 pub mod account;
+pub mod analytics;
 pub mod audit;
 pub mod erasures;
 pub mod events;

@@ -62,6 +62,9 @@ pub async fn spawn_on(database_url: &str, configure: impl FnOnce(&mut Settings))
             .display()
             .to_string(),
     );
+    // The lake has its own tests (crates/bitshipper-lake, tests/api/analytics.rs); elsewhere it
+    // would only add a writer per test app.
+    settings.lake.enabled = false;
     configure(&mut settings);
     let app = Application::build(settings)
         .await
