@@ -18,7 +18,7 @@ pub mod views;
 
 pub use observe::install_metrics_recorder;
 pub use problem::ApiError;
-pub use state::{AppState, Limits, SessionPolicy};
+pub use state::{AnalyticsSource, AppState, Limits, SessionPolicy};
 
 use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/shipments/{id}/events", get(shipments::shipment_events))
         .route("/v1/predictions/accuracy", get(predictions::accuracy))
         .route("/v1/analytics/kpis", get(analytics::kpis))
+        .route("/v1/exports/{table}", get(analytics::export))
         .route("/v1/api-keys", post(keys::create_key).get(keys::list_keys))
         .route(
             "/v1/api-keys/{id}",

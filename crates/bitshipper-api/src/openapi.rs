@@ -27,6 +27,7 @@ POSTs accept an `Idempotency-Key` header (kept 24 hours, per tenant)."
         shipments::shipment_events,
         predictions::accuracy,
         analytics::kpis,
+        analytics::export,
         keys::create_key, keys::list_keys, keys::get_key, keys::revoke_key,
         audit::list_audit,
         erasures::erase_recipient,

@@ -64,7 +64,19 @@ pub trait AnalyticsSource: Send + Sync + std::fmt::Debug {
         tenant: bitshipper_core::TenantId,
         query: &bitshipper_core::analytics::KpiQuery,
     ) -> Result<bitshipper_core::analytics::KpiReport, String>;
+
+    /// An export, as a stream of encoded chunks (CSV or Parquet). An `Err` before the stream
+    /// starts is a failure of the source; one inside the stream cuts the response short.
+    async fn export(
+        &self,
+        tenant: bitshipper_core::TenantId,
+        request: &bitshipper_core::analytics::ExportRequest,
+    ) -> Result<ExportStream, String>;
 }
+
+/// Encoded export chunks.
+pub type ExportStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Vec<u8>, String>> + Send>>;
 
 #[derive(Clone, Debug)]
 pub struct AppState {

@@ -45,9 +45,21 @@ impl GroupBy {
     }
 }
 
+/// Where KPI figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiSource {
+    /// The processor's rollups: current within seconds (default).
+    Rollups,
+    /// The lake's tables through the warehouse: the same definitions, as of the lake's last
+    /// commit.
+    Lake,
+}
+
 /// A validated KPI request: shipments whose ship day is in `from..=to`, filtered, grouped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KpiQuery {
+    pub source: KpiSource,
     pub group_by: GroupBy,
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -56,7 +68,9 @@ pub struct KpiQuery {
     pub lane: Option<String>,
 }
 
-const KPI_PARAMETERS: &[&str] = &["group_by", "from", "to", "carrier", "service", "lane"];
+const KPI_PARAMETERS: &[&str] = &[
+    "source", "group_by", "from", "to", "carrier", "service", "lane",
+];
 
 fn parse_date(errors: &mut FieldErrors, name: &str, text: Option<&String>) -> Option<NaiveDate> {
     let text = text?;
@@ -111,6 +125,14 @@ impl KpiQuery {
                 None
             }),
         };
+        let source = match params.get("source").map(String::as_str) {
+            None | Some("rollups") => KpiSource::Rollups,
+            Some("lake") => KpiSource::Lake,
+            Some(_) => {
+                errors.push("source", "must be `rollups` or `lake`");
+                KpiSource::Rollups
+            }
+        };
         let to = parse_date(&mut errors, "to", params.get("to")).unwrap_or(today);
         let from = parse_date(&mut errors, "from", params.get("from"))
             .unwrap_or(to - chrono::Duration::days(DEFAULT_KPI_DAYS - 1));
@@ -133,6 +155,7 @@ impl KpiQuery {
             return Err(errors);
         }
         Ok(KpiQuery {
+            source,
             group_by: group_by.unwrap_or(GroupBy::All),
             from,
             to,
@@ -140,6 +163,140 @@ impl KpiQuery {
             service,
             lane,
         })
+    }
+}
+
+/// An export's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// What an export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportTable {
+    /// One row per shipment (its current state), selected by ship day.
+    Shipments,
+    /// Every tracking event, selected by the UTC day it occurred.
+    Events,
+}
+
+impl ExportTable {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "shipments" => Some(ExportTable::Shipments),
+            "events" => Some(ExportTable::Events),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportTable::Shipments => "shipments",
+            ExportTable::Events => "events",
+        }
+    }
+}
+
+/// A validated export request: rows of `table` whose day is in `from..=to`, filtered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportRequest {
+    pub table: ExportTable,
+    pub format: ExportFormat,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub carrier: Option<String>,
+    pub status: Option<String>,
+}
+
+const EXPORT_PARAMETERS: &[&str] = &["format", "from", "to", "carrier", "status"];
+
+impl ExportRequest {
+    /// Reads query parameters (`format` is required); every unknown or bad one is a field
+    /// error.
+    pub fn from_params(
+        table: ExportTable,
+        params: &HashMap<String, String>,
+        today: NaiveDate,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let mut keys: Vec<&String> = params.keys().collect();
+        keys.sort();
+        for k in keys {
+            if !EXPORT_PARAMETERS.contains(&k.as_str()) {
+                errors.push(
+                    k.clone(),
+                    format!(
+                        "unknown query parameter; expected one of: {}",
+                        EXPORT_PARAMETERS.join(", ")
+                    ),
+                );
+            }
+        }
+        let format = match params.get("format").map(String::as_str) {
+            Some("csv") => Some(ExportFormat::Csv),
+            Some("parquet") => Some(ExportFormat::Parquet),
+            Some(_) => {
+                errors.push("format", "must be `csv` or `parquet`");
+                None
+            }
+            None => {
+                errors.push("format", "is required: `csv` or `parquet`");
+                None
+            }
+        };
+        let to = parse_date(&mut errors, "to", params.get("to")).unwrap_or(today);
+        let from = parse_date(&mut errors, "from", params.get("from"))
+            .unwrap_or(to - chrono::Duration::days(DEFAULT_KPI_DAYS - 1));
+        if from > to {
+            errors.push("from", "must not be after `to`");
+        } else if (to - from).num_days() >= MAX_KPI_DAYS {
+            errors.push(
+                "from",
+                format!("the range may cover at most {MAX_KPI_DAYS} days"),
+            );
+        }
+        let carrier = params.get("carrier").and_then(|c| {
+            normalize_carrier(c)
+                .map_err(|reason| errors.push("carrier", reason))
+                .ok()
+        });
+        let status = params.get("status").and_then(|s| {
+            s.parse::<crate::Status>()
+                .map(|s| s.as_str().to_string())
+                .map_err(|reason| errors.push("status", reason))
+                .ok()
+        });
+        match format {
+            Some(format) if errors.is_empty() => Ok(ExportRequest {
+                table,
+                format,
+                from,
+                to,
+                carrier,
+                status,
+            }),
+            _ => Err(errors),
+        }
     }
 }
 
@@ -156,7 +313,8 @@ pub struct KpiRow {
     /// Of those, delivered on or before the promised date (UTC date).
     pub on_time: u64,
     pub on_time_rate: Option<f64>,
-    /// Hours from first scan to delivery.
+    /// Hours from first scan to delivery, each shipment's counted in whole hours (rounded
+    /// down); `percentile_cont` (linear interpolation between ranks).
     pub transit_p50_hours: Option<f64>,
     pub transit_p90_hours: Option<f64>,
     /// Shipments with at least one exception event.
@@ -186,8 +344,8 @@ pub struct KpiReport {
     pub from: NaiveDate,
     #[schema(value_type = String, format = Date)]
     pub to: NaiveDate,
-    /// Where the figures come from (`lake`).
-    pub source: String,
+    /// Where the figures come from: `rollups` or `lake`.
+    pub source: KpiSource,
     /// The newest data these figures include landed at this time.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub as_of: Option<DateTime<Utc>>,

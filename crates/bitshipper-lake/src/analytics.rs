@@ -1,5 +1,6 @@
-//! KPIs from the lake: volume, on-time rate, transit-time p50/p90, exception and first-attempt
-//! delivery rates over the tenant's current shipment rows, grouped and filtered as asked.
+//! KPIs from the lake: volume, on-time rate, transit-time p50/p90 (whole hours, as the rollups
+//! keep them), exception and first-attempt delivery rates over the tenant's current shipment
+//! rows, grouped and filtered as asked.
 
 use crate::warehouse::Warehouse;
 use crate::LakeError;
@@ -47,7 +48,7 @@ pub fn kpi_sql(query: &KpiQuery) -> (String, Vec<ScalarValue>) {
     let sql = format!(
         "WITH s AS (
             SELECT *, {SHIP_DAY} AS ship_day,
-                   (date_part('epoch', delivered_at) - date_part('epoch', first_scan_at)) / 3600.0 AS transit_hours
+                   floor((date_part('epoch', delivered_at) - date_part('epoch', first_scan_at)) / 3600.0) AS transit_hours
             FROM shipments_current),
          flags AS (
             SELECT carrier, tracking_number,
@@ -161,7 +162,7 @@ pub async fn kpis(
         group_by: query.group_by,
         from: query.from,
         to: query.to,
-        source: "lake".into(),
+        source: bitshipper_core::analytics::KpiSource::Lake,
         as_of,
         rows,
     })

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 mod error;
+pub mod export;
 pub mod location;
 pub mod rows;
 pub mod table;
@@ -15,3 +16,6 @@ pub use location::LakeLocation;
 pub use table::LakeTable;
 pub use warehouse::Warehouse;
 pub use writer::{LakeWriter, Positions, WriterSettings, Written};
+
+/// The Arrow crate the lake is built on (for callers formatting query results).
+pub use deltalake::arrow;

@@ -3,7 +3,7 @@
 //! tenant's data key, the recipient is its keyed token, street lines are dropped.
 
 use crate::LakeError;
-use bitshipper_core::{Address, TrackingEvent};
+use bitshipper_core::TrackingEvent;
 use bitshipper_store::{LakePrediction, LakeSealer, LakeShipment, LogEntry};
 use chrono::{DateTime, NaiveDate, Utc};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -280,14 +280,6 @@ pub fn event_batch<'a>(
     to_batch(&EVENTS, &rows)
 }
 
-/// The lane of a shipment as analytics group it: origin region to destination region
-/// (`"KY>CA"`), known only when both are.
-pub fn lane_of(origin: Option<&Address>, destination: Option<&Address>) -> Option<String> {
-    let from = origin.and_then(|a| a.region.as_deref())?;
-    let to = destination.and_then(|a| a.region.as_deref())?;
-    Some(format!("{from}>{to}"))
-}
-
 /// Shipment rows as of log position `log_seq`.
 pub fn shipment_batch(
     shipments: &[LakeShipment],
@@ -317,7 +309,7 @@ pub fn shipment_batch(
                 destination_region: d.and_then(|a| a.region.as_deref()),
                 destination_postal_code: d.and_then(|a| a.postal_code.as_deref()),
                 destination_country: d.and_then(|a| a.country.as_deref()),
-                lane: lane_of(o, d),
+                lane: bitshipper_store::rollups::lane_name(o, d),
                 recipient_token: s.recipient_token.as_deref(),
                 reference: s.reference.as_deref(),
                 weight_grams: s.weight_grams,

@@ -2,7 +2,7 @@
 //! an S3-compatible server (`BITSHIPPER_TEST_S3_ENDPOINT`, started by `scripts/test`), Python's
 //! `deltalake` and `duckdb` reading what we wrote.
 
-use bitshipper_core::analytics::{GroupBy, KpiQuery, KpiRow};
+use bitshipper_core::analytics::{GroupBy, KpiQuery, KpiRow, KpiSource};
 use bitshipper_core::{
     EventInput, MappingTable, NewShipment, ShipmentInput, Status, TenantId, TrackingEvent,
 };
@@ -462,8 +462,7 @@ async fn reference_kpis(f: &Fixture, query: &KpiQuery) -> BTreeMap<String, KpiRo
                 row.on_time += u64::from(delivered.date_naive() <= promised);
             }
             if let Some(first) = s.first_scan_at {
-                transit
-                    .push((delivered - first).num_microseconds().expect("micros") as f64 / 3.6e9);
+                transit.push((delivered - first).num_seconds().div_euclid(3600) as f64);
             }
         }
     }
@@ -478,14 +477,16 @@ async fn reference_kpis(f: &Fixture, query: &KpiQuery) -> BTreeMap<String, KpiRo
         .collect()
 }
 
-/// Linear interpolation between closest ranks (SQL's `percentile_cont`).
+/// Linear interpolation between closest ranks (SQL's `percentile_cont`; the weight truncated to
+/// six decimals, as DataFusion does).
 fn percentile_cont(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
     let rank = p * (sorted.len() - 1) as f64;
     let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
+    let weight = bitshipper_store::rollups::interpolation_weight(rank - lo as f64);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * weight)
 }
 
 async fn kpis_from_the_lake_match_the_reference(backend: TestBackend) {
@@ -498,6 +499,7 @@ async fn kpis_from_the_lake_match_the_reference(backend: TestBackend) {
     let warehouse = Warehouse::new(location);
     for group_by in [GroupBy::All, GroupBy::Carrier] {
         let query = KpiQuery {
+            source: KpiSource::Lake,
             group_by,
             from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
             to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
@@ -547,11 +549,76 @@ async fn kpis_from_the_lake_match_the_reference(backend: TestBackend) {
             }
         }
     }
+    // The processor's rollups give the same KPIs as the lake for the same cutoff (both have
+    // everything the log holds), for every grouping.
+    for group_by in [
+        GroupBy::All,
+        GroupBy::Carrier,
+        GroupBy::Service,
+        GroupBy::Lane,
+        GroupBy::Day,
+        GroupBy::Week,
+    ] {
+        let query = KpiQuery {
+            source: KpiSource::Lake,
+            group_by,
+            from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
+            to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
+            carrier: None,
+            service: None,
+            lane: None,
+        };
+        let lake = analytics::kpis(&warehouse, f.tenant, &query)
+            .await
+            .expect("lake kpis");
+        let rollups = f
+            .store
+            .kpis_from_rollups(f.tenant, &query)
+            .await
+            .expect("rollup kpis");
+        assert!(!lake.rows.is_empty());
+        assert_eq!(rollups.rows.len(), lake.rows.len(), "{group_by:?}");
+        for (r, l) in rollups.rows.iter().zip(&lake.rows) {
+            assert_eq!(
+                (
+                    &r.key,
+                    r.volume,
+                    r.delivered,
+                    r.delivered_with_promise,
+                    r.on_time,
+                    r.exceptions,
+                    r.first_attempt
+                ),
+                (
+                    &l.key,
+                    l.volume,
+                    l.delivered,
+                    l.delivered_with_promise,
+                    l.on_time,
+                    l.exceptions,
+                    l.first_attempt
+                ),
+                "{group_by:?}"
+            );
+            for (a, b) in [
+                (r.transit_p50_hours, l.transit_p50_hours),
+                (r.transit_p90_hours, l.transit_p90_hours),
+            ] {
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        assert!((a - b).abs() < 1e-9, "{group_by:?} {}: {a} vs {b}", r.key)
+                    }
+                    (a, b) => assert_eq!(a, b, "{group_by:?} {}", r.key),
+                }
+            }
+        }
+    }
     // Filters narrow; a filter on one carrier gives that carrier's row alone.
     let all = analytics::kpis(
         &warehouse,
         f.tenant,
         &KpiQuery {
+            source: KpiSource::Lake,
             group_by: GroupBy::Carrier,
             from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
             to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
@@ -567,6 +634,7 @@ async fn kpis_from_the_lake_match_the_reference(backend: TestBackend) {
         &warehouse,
         f.tenant,
         &KpiQuery {
+            source: KpiSource::Lake,
             group_by: GroupBy::Week,
             from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
             to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
@@ -657,4 +725,97 @@ async fn python_reads_the_same_tables_postgres_s3() {
     if s3_configured() {
         python_reads_the_same_tables(TestBackend::Postgres, LakeKind::S3).await;
     }
+}
+
+/// Exports stream the same rows as a query, as CSV and as Parquet that reads back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_stream_csv_and_parquet() {
+    use bitshipper_core::analytics::{ExportFormat, ExportRequest, ExportTable};
+    use bitshipper_lake::export;
+    use futures::TryStreamExt;
+    let f = fixture(TestBackend::Sqlite).await;
+    let location = lake_location(LakeKind::Local);
+    let mut writer = LakeWriter::open(f.store.clone(), f.log.clone(), &location, small_batches())
+        .await
+        .expect("writer");
+    writer.catch_up().await.expect("catch up");
+    let warehouse = Warehouse::new(location);
+    let all_events = scalar_i64(&warehouse, f.tenant, "SELECT COUNT(*) FROM events").await;
+    let all_shipments = scalar_i64(
+        &warehouse,
+        f.tenant,
+        "SELECT COUNT(*) FROM shipments_current",
+    )
+    .await;
+    for (table, expected) in [
+        (ExportTable::Events, all_events),
+        (ExportTable::Shipments, all_shipments),
+    ] {
+        for format in [ExportFormat::Csv, ExportFormat::Parquet] {
+            let request = ExportRequest {
+                table,
+                format,
+                from: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+                to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
+                carrier: None,
+                status: None,
+            };
+            let stream = export::export_stream(&warehouse, f.tenant, &request)
+                .await
+                .expect("export");
+            let chunks: Vec<Vec<u8>> = export::encode(stream, format)
+                .try_collect()
+                .await
+                .expect("encode");
+            assert!(!chunks.is_empty());
+            let bytes: Vec<u8> = chunks.concat();
+            let rows = match format {
+                ExportFormat::Csv => {
+                    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+                    assert!(reader
+                        .headers()
+                        .expect("header")
+                        .iter()
+                        .any(|h| h == "tracking_number"));
+                    reader.records().count() as i64
+                }
+                ExportFormat::Parquet => {
+                    let reader = deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                        bytes::Bytes::from(bytes),
+                    )
+                    .expect("parquet")
+                    .build()
+                    .expect("reader");
+                    reader.map(|b| b.expect("batch").num_rows() as i64).sum()
+                }
+            };
+            assert_eq!(rows, expected, "{table:?} {format:?}");
+        }
+    }
+    // A filter narrows the export.
+    let request = ExportRequest {
+        table: ExportTable::Events,
+        format: ExportFormat::Csv,
+        from: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+        to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
+        carrier: None,
+        status: Some("delivered".into()),
+    };
+    let stream = export::export_stream(&warehouse, f.tenant, &request)
+        .await
+        .expect("export");
+    let bytes: Vec<u8> = export::encode(stream, ExportFormat::Csv)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("encode")
+        .concat();
+    let delivered = csv::Reader::from_reader(bytes.as_slice()).records().count() as i64;
+    let want = scalar_i64(
+        &warehouse,
+        f.tenant,
+        "SELECT COUNT(*) FROM events WHERE status = 'delivered'",
+    )
+    .await;
+    assert_eq!(delivered, want);
+    assert!(delivered > 0 && delivered < all_events);
 }

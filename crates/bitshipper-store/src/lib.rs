@@ -16,6 +16,7 @@ pub mod predictions;
 pub mod probes;
 pub mod processing;
 pub mod retention;
+pub mod rollups;
 pub mod shipments;
 pub mod tenants;
 pub mod testing;

@@ -580,6 +580,10 @@ impl Store {
                 .bind(tenant.0).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM predictions WHERE tenant_id = $1")
                 .bind(tenant.0).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM kpi_rollups WHERE tenant_id = $1")
+                .bind(tenant.0).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM kpi_transit_hours WHERE tenant_id = $1")
+                .bind(tenant.0).execute(&mut *tx).await?;
             // Models trained on this tenant's history alone go too (the registry is read
             // across tenants, so this runs as the all-tenants path would).
             sqlx::query("DELETE FROM models WHERE tenant_id = $1")

@@ -4,10 +4,13 @@
 //! multi-row so a batch costs a handful of round trips, not several per event.
 
 use crate::log::LogEntry;
-use crate::shipments::to_json;
+use crate::rollups::{contribution, event_flags, Contribution, RollupDeltas, ShipmentFacts};
+use crate::shipments::{from_json, to_json};
 use crate::tenants::now;
 use crate::{on_all_tenants, on_pool, Store, StoreError};
-use bitshipper_core::{fold, fold_continue, ShipmentId, ShipmentState, TenantId, TrackingEvent};
+use bitshipper_core::{
+    fold, fold_continue, Address, ShipmentId, ShipmentState, TenantId, TrackingEvent,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
@@ -33,36 +36,88 @@ pub struct ApplyOutcome {
     pub touched: Vec<(TenantId, ShipmentId, bitshipper_core::Status)>,
 }
 
-type StateRow = (
-    Uuid,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<chrono::DateTime<chrono::Utc>>,
-    Option<chrono::DateTime<chrono::Utc>>,
-    Option<chrono::DateTime<chrono::Utc>>,
-    i64,
-);
+/// A touched shipment as the processor reads it: its state, the facts its KPI contribution is
+/// computed from, and the contribution it made last time.
+#[derive(sqlx::FromRow)]
+struct TouchedRow {
+    id: Uuid,
+    status: String,
+    reason: Option<String>,
+    last_location: Option<String>,
+    first_scan_at: Option<chrono::DateTime<chrono::Utc>>,
+    delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+    events_count: i64,
+    carrier: String,
+    service_level: Option<String>,
+    origin: Option<String>,
+    destination: Option<String>,
+    ship_date: Option<chrono::NaiveDate>,
+    promised_delivery_date: Option<chrono::NaiveDate>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    kpi_contribution: Option<String>,
+}
 
-fn state_from_row(r: StateRow) -> Result<ShipmentState, StoreError> {
-    Ok(ShipmentState {
-        status: r.1.parse().map_err(StoreError::corrupt)?,
-        reason: r
-            .2
-            .map(|s| {
-                s.parse::<bitshipper_core::Reason>()
-                    .map_err(StoreError::corrupt)
-            })
-            .transpose()?,
-        last_location: r
-            .3
-            .map(|s| serde_json::from_str(&s).map_err(StoreError::corrupt))
-            .transpose()?,
-        first_scan_at: r.4,
-        delivered_at: r.5,
-        last_event_at: r.6,
-        events_count: u32::try_from(r.7).unwrap_or(u32::MAX),
-    })
+impl TouchedRow {
+    fn state(&self) -> Result<ShipmentState, StoreError> {
+        Ok(ShipmentState {
+            status: self.status.parse().map_err(StoreError::corrupt)?,
+            reason: self
+                .reason
+                .as_deref()
+                .map(|s| {
+                    s.parse::<bitshipper_core::Reason>()
+                        .map_err(StoreError::corrupt)
+                })
+                .transpose()?,
+            last_location: from_json(self.last_location.clone())?,
+            first_scan_at: self.first_scan_at,
+            delivered_at: self.delivered_at,
+            last_event_at: self.last_event_at,
+            events_count: u32::try_from(self.events_count).unwrap_or(u32::MAX),
+        })
+    }
+
+    fn previous_contribution(&self) -> Result<Option<Contribution>, StoreError> {
+        from_json(self.kpi_contribution.clone())
+    }
+}
+
+/// What the rollups need of a touched shipment, kept until its new state is known.
+struct Touched {
+    origin: Option<Address>,
+    destination: Option<Address>,
+    row: TouchedRow,
+    /// Exception / failed-attempt seen in this batch's new events (or all events, refolded).
+    flags: (bool, bool),
+}
+
+impl Touched {
+    fn contribution(
+        &self,
+        state: &ShipmentState,
+    ) -> Result<(Option<Contribution>, Contribution), StoreError> {
+        let previous = self.row.previous_contribution()?;
+        let (prev_x, prev_f) = previous
+            .as_ref()
+            .map_or((false, false), |c| (c.had_exception, c.had_failed_attempt));
+        let facts = ShipmentFacts {
+            carrier: &self.row.carrier,
+            service_level: self.row.service_level.as_deref(),
+            origin: self.origin.as_ref(),
+            destination: self.destination.as_ref(),
+            ship_date: self.row.ship_date,
+            promised_delivery_date: self.row.promised_delivery_date,
+            created_at: self.row.created_at,
+        };
+        let next = contribution(
+            &facts,
+            state,
+            prev_x || self.flags.0,
+            prev_f || self.flags.1,
+        );
+        Ok((previous, next))
+    }
 }
 
 /// Numbered placeholders (`$1, $2, ...`) for PostgreSQL, anonymous ones (`?`) for SQLite. Large
@@ -313,22 +368,31 @@ impl Store {
                 let touched: Vec<Uuid> = new_events.keys().copied().collect();
                 let mut states: Vec<(Uuid, ShipmentState)> = Vec::with_capacity(touched.len());
                 let mut refold: Vec<Uuid> = Vec::new();
+                let mut facts: HashMap<Uuid, Touched> = HashMap::with_capacity(touched.len());
                 for chunk in touched.chunks(CHUNK_ROWS) {
                     let mut p = Params::new(&self.db);
                     let sql = format!(
-                        "SELECT id, status, reason, last_location, first_scan_at, delivered_at, last_event_at, events_count
+                        "SELECT id, status, reason, last_location, first_scan_at, delivered_at, last_event_at, events_count,
+                                carrier, service_level, origin, destination, ship_date, promised_delivery_date, created_at, kpi_contribution
                          FROM shipments WHERE tenant_id = {} AND id IN ({})",
                         p.one(),
                         p.list(chunk.len())
                     );
-                    let mut q = sqlx::query_as::<_, StateRow>(&sql).bind(tenant.0);
+                    let mut q = sqlx::query_as::<_, TouchedRow>(&sql).bind(tenant.0);
                     for id in chunk {
                         q = q.bind(*id);
                     }
                     for row in q.fetch_all(&mut *tx).await? {
-                        let id = row.0;
-                        let current = state_from_row(row)?;
+                        let id = row.id;
+                        let current = row.state()?;
                         let later = new_events.remove(&id).unwrap_or_default();
+                        let flags = event_flags(&later);
+                        facts.insert(id, Touched {
+                            origin: from_json(row.origin.clone())?,
+                            destination: from_json(row.destination.clone())?,
+                            row,
+                            flags,
+                        });
                         match fold_continue(current, later) {
                             Some(state) => states.push((id, state)),
                             None => refold.push(id),
@@ -352,16 +416,36 @@ impl Store {
                         events.entry(id).or_default().push(e);
                     }
                     outcome.refolded += events.len() as u64;
-                    states.extend(events.into_iter().map(|(id, evs)| (id, fold(evs))));
+                    for (id, evs) in events {
+                        if let Some(t) = facts.get_mut(&id) {
+                            t.flags = event_flags(&evs);
+                        }
+                        states.push((id, fold(evs)));
+                    }
                 }
                 outcome.touched.extend(
                     states
                         .iter()
                         .map(|(id, state)| (tenant, ShipmentId(*id), state.status)),
                 );
+                // 4. The rollups: retract each shipment's previous contribution, add its new one.
+                let mut deltas = RollupDeltas::default();
                 for (shipment_id, state) in states {
+                    let contribution = match facts.get(&shipment_id) {
+                        Some(t) => {
+                            let (previous, next) = t.contribution(&state)?;
+                            if previous.as_ref() != Some(&next) {
+                                if let Some(previous) = &previous {
+                                    deltas.add(previous, -1);
+                                }
+                                deltas.add(&next, 1);
+                            }
+                            serde_json::to_string(&next).ok()
+                        }
+                        None => None,
+                    };
                     sqlx::query(
-                        "UPDATE shipments SET status = $3, reason = $4, last_location = $5, first_scan_at = $6, delivered_at = $7, last_event_at = $8, events_count = $9, updated_at = $10
+                        "UPDATE shipments SET status = $3, reason = $4, last_location = $5, first_scan_at = $6, delivered_at = $7, last_event_at = $8, events_count = $9, updated_at = $10, kpi_contribution = $11
                          WHERE tenant_id = $1 AND id = $2",
                     )
                     .bind(tenant.0)
@@ -374,8 +458,54 @@ impl Store {
                     .bind(state.last_event_at)
                     .bind(i64::from(state.events_count))
                     .bind(received_at)
+                    .bind(contribution)
                     .execute(&mut *tx)
                     .await?;
+                }
+                let count_rows = deltas.count_rows();
+                for chunk in count_rows.chunks(CHUNK_ROWS) {
+                    let sql = format!(
+                        "INSERT INTO kpi_rollups (tenant_id, day, carrier, service, lane, volume, delivered, delivered_with_promise, on_time, exceptions, first_attempt, updated_at) VALUES {}
+                         ON CONFLICT (tenant_id, day, carrier, service, lane) DO UPDATE SET
+                           volume = kpi_rollups.volume + excluded.volume,
+                           delivered = kpi_rollups.delivered + excluded.delivered,
+                           delivered_with_promise = kpi_rollups.delivered_with_promise + excluded.delivered_with_promise,
+                           on_time = kpi_rollups.on_time + excluded.on_time,
+                           exceptions = kpi_rollups.exceptions + excluded.exceptions,
+                           first_attempt = kpi_rollups.first_attempt + excluded.first_attempt,
+                           updated_at = excluded.updated_at",
+                        Params::new(&self.db).rows(chunk.len(), 12)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for ((day, carrier, service, lane), n) in chunk {
+                        q = q.bind(tenant.0).bind(*day).bind(carrier).bind(service).bind(lane);
+                        for v in n {
+                            q = q.bind(*v);
+                        }
+                        q = q.bind(received_at);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                let transit_rows = deltas.transit_rows();
+                for chunk in transit_rows.chunks(CHUNK_ROWS) {
+                    let sql = format!(
+                        "INSERT INTO kpi_transit_hours (tenant_id, day, carrier, service, lane, hours, shipments) VALUES {}
+                         ON CONFLICT (tenant_id, day, carrier, service, lane, hours) DO UPDATE SET
+                           shipments = kpi_transit_hours.shipments + excluded.shipments",
+                        Params::new(&self.db).rows(chunk.len(), 7)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for ((day, carrier, service, lane), hours, n) in chunk {
+                        q = q
+                            .bind(tenant.0)
+                            .bind(*day)
+                            .bind(carrier)
+                            .bind(service)
+                            .bind(lane)
+                            .bind(*hours)
+                            .bind(*n);
+                    }
+                    q.execute(&mut *tx).await?;
                 }
             }
             tx.commit().await?;

@@ -4,11 +4,11 @@
 
 use crate::settings::Settings;
 use anyhow::Context;
-use bitshipper_core::analytics::{KpiQuery, KpiReport};
+use bitshipper_core::analytics::{ExportFormat, ExportRequest, KpiQuery, KpiReport};
 use bitshipper_core::TenantId;
-use bitshipper_lake::{analytics, LakeLocation, LakeWriter, Warehouse};
+use bitshipper_lake::{analytics, export, LakeLocation, LakeWriter, Warehouse};
 use clap::{Subcommand, ValueEnum};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::io::Write;
 
 /// The API's analytics, answered by the warehouse over the lake.
@@ -32,6 +32,19 @@ impl bitshipper_api::AnalyticsSource for LakeAnalytics {
             .await
             .map_err(|e| e.to_string())
     }
+
+    async fn export(
+        &self,
+        tenant: TenantId,
+        request: &ExportRequest,
+    ) -> Result<bitshipper_api::state::ExportStream, String> {
+        let stream = export::export_stream(&self.warehouse, tenant, request)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Box::pin(
+            export::encode(stream, request.format).map(|chunk| chunk.map_err(|e| e.to_string())),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -40,6 +53,8 @@ pub enum OutputFormat {
     Table,
     /// CSV with a header, streamed.
     Csv,
+    /// Parquet (zstd), streamed row group by row group; redirect it to a file.
+    Parquet,
     /// One JSON object per line, streamed.
     Json,
 }
@@ -82,7 +97,7 @@ pub async fn query(
                     break;
                 }
             }
-            let table = deltalake::arrow::util::pretty::pretty_format_batches(&batches)?;
+            let table = bitshipper_lake::arrow::util::pretty::pretty_format_batches(&batches)?;
             writeln!(out, "{table}")?;
             writeln!(
                 out,
@@ -94,16 +109,19 @@ pub async fn query(
                 }
             )?;
         }
-        OutputFormat::Csv => {
-            let mut writer = deltalake::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut out);
-            while let Some(batch) = stream.try_next().await? {
-                writer.write(&batch)?;
+        OutputFormat::Csv | OutputFormat::Parquet => {
+            let format = if matches!(format, OutputFormat::Csv) {
+                ExportFormat::Csv
+            } else {
+                ExportFormat::Parquet
+            };
+            let mut chunks = std::pin::pin!(export::encode(stream, format));
+            while let Some(chunk) = chunks.try_next().await? {
+                out.write_all(&chunk)?;
             }
         }
         OutputFormat::Json => {
-            let mut writer = deltalake::arrow::json::LineDelimitedWriter::new(&mut out);
+            let mut writer = bitshipper_lake::arrow::json::LineDelimitedWriter::new(&mut out);
             while let Some(batch) = stream.try_next().await? {
                 writer.write(&batch)?;
             }

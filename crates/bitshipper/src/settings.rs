@@ -299,11 +299,16 @@ impl Settings {
             }
             None => figment = figment.merge(Toml::file("bitshipper.toml")),
         }
-        // BITSHIPPER_CONFIG names the file (a flag's env form); BITSHIPPER_TEST_POSTGRES_URL is
-        // for the test suite. Neither is a setting.
+        // BITSHIPPER_CONFIG names the file (a flag's env form); BITSHIPPER_TEST_* are for the
+        // test suite. None is a setting.
         figment = figment.merge(
             Env::prefixed("BITSHIPPER_")
-                .ignore(&["config", "test_postgres_url"])
+                .ignore(&[
+                    "config",
+                    "test_postgres_url",
+                    "test_s3_endpoint",
+                    "test_s3_bucket",
+                ])
                 .split("__"),
         );
         figment

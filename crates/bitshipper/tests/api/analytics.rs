@@ -1,6 +1,7 @@
 //! Analytics end to end: events posted to the API land in the lake through the running lake
-//! writer, and `/v1/analytics/kpis` answers from it, tenant-scoped, with bad parameters named
-//! in problem+json and a clear 503 where the lake is off.
+//! writer, `/v1/analytics/kpis` answers from it and, by default, from the processor's rollups,
+//! with the same figures; tenant-scoped, bad parameters named in problem+json, a clear 503 for
+//! the lake where it is off.
 
 use crate::helpers::*;
 use crate::on_both;
@@ -52,7 +53,7 @@ async fn kpis_come_from_the_lake_the_writer_fills(b: TestBackend) {
     let report = loop {
         let r = app
             .get(
-                "/v1/analytics/kpis?group_by=carrier&from=2026-11-01&to=2026-11-30",
+                "/v1/analytics/kpis?source=lake&group_by=carrier&from=2026-11-01&to=2026-11-30",
                 &key,
             )
             .await;
@@ -78,6 +79,65 @@ async fn kpis_come_from_the_lake_the_writer_fills(b: TestBackend) {
     assert_eq!(row["transit_p50_hours"], (79.0 + 151.0) / 2.0);
     assert_eq!(report["source"], "lake");
     assert!(report["as_of"].is_string(), "{report}");
+    // The rollups (the default source) say the same, without waiting for the lake.
+    let fresh: Value = app
+        .get(
+            "/v1/analytics/kpis?group_by=carrier&from=2026-11-01&to=2026-11-30",
+            &key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fresh["source"], "rollups");
+    assert_eq!(fresh["rows"], report["rows"], "rollups and lake disagree");
+    assert!(fresh["as_of"].is_string(), "{fresh}");
+    // The rollups (the default source) say the same, without waiting for the lake.
+    let fresh: Value = app
+        .get(
+            "/v1/analytics/kpis?group_by=carrier&from=2026-11-01&to=2026-11-30",
+            &key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fresh["source"], "rollups");
+    assert_eq!(fresh["rows"], report["rows"], "rollups and lake disagree");
+    assert!(fresh["as_of"].is_string(), "{fresh}");
+
+    // Exports stream the same rows, and are audited.
+    let r = app
+        .get(
+            "/v1/exports/events?format=csv&from=2026-11-01&to=2026-11-30",
+            &key,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("events-2026-11-01-2026-11-30.csv"));
+    let text = r.text().await.unwrap();
+    assert_eq!(text.lines().count(), 1 + 4, "{text}");
+    assert!(text.lines().next().unwrap().contains("tracking_number"));
+    let r = app
+        .get(
+            "/v1/exports/shipments?format=parquet&from=2026-11-01&to=2026-11-30&status=delivered",
+            &key,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(&bytes[..4], b"PAR1");
+    let audit: Value = app
+        .get("/v1/audit", &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(audit.to_string().contains("export.started"), "{audit}");
 
     // Another tenant sees nothing of it.
     let (_, other_key) = app.other_tenant().await;
@@ -141,9 +201,14 @@ async fn kpi_requests_are_validated_and_need_a_lake(b: TestBackend) {
     for f in ["group_by", "from", "carrier", "colour"] {
         assert!(fields.contains(&f), "{f} not named in {problem}");
     }
-    // This app runs without a lake: a clear 503, not an error page.
+    // This app runs without a lake: rollups answer; the lake source is a clear 503.
     let r = app.get("/v1/analytics/kpis", &key).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["rows"], json!([]), "{v}");
+    let r = app.get("/v1/analytics/kpis?source=lake", &key).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
     let problem: Value = r.json().await.unwrap();
     assert!(
         problem["detail"]
@@ -152,4 +217,21 @@ async fn kpi_requests_are_validated_and_need_a_lake(b: TestBackend) {
             .contains("without a lake"),
         "{problem}"
     );
+    let r = app.get("/v1/analytics/kpis?source=warehouse", &key).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Exports: the format is required, the table must exist, and they need the lake.
+    let r = app.get("/v1/exports/events?from=2026-01-01", &key).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "format", "{problem}");
+    let r = app.get("/v1/exports/parcels?format=csv", &key).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "table", "{problem}");
+    let r = app
+        .get("/v1/exports/events?format=csv&status=teleported", &key)
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.get("/v1/exports/events?format=csv", &key).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
