@@ -19,3 +19,5 @@ pub use writer::{LakeWriter, Positions, WriterSettings, Written};
 
 /// The Arrow crate the lake is built on (for callers formatting query results).
 pub use deltalake::arrow;
+/// The Parquet crate the lake writes with.
+pub use deltalake::parquet;

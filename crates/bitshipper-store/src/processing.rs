@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Rows per multi-row statement; keeps bind parameters far below SQLite's limit.
-pub(crate) const CHUNK_ROWS: usize = 400;
+#[doc(hidden)]
+pub const CHUNK_ROWS: usize = 400;
 
 /// What one applied batch did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -123,20 +124,21 @@ impl Touched {
 /// Numbered placeholders (`$1, $2, ...`) for PostgreSQL, anonymous ones (`?`) for SQLite. Large
 /// multi-row statements must not use `$N` on SQLite: binding looks each name up linearly, which
 /// makes a statement with N parameters cost O(N²) (measured: 38% of processor time).
-pub(crate) struct Params {
+#[doc(hidden)]
+pub struct Params {
     numbered: bool,
     next: usize,
 }
 
 impl Params {
-    pub(crate) fn new(backend: &crate::Backend) -> Self {
+    pub fn new(backend: &crate::Backend) -> Self {
         Params {
             numbered: matches!(backend, crate::Backend::Postgres(_)),
             next: 0,
         }
     }
 
-    pub(crate) fn one(&mut self) -> String {
+    pub fn one(&mut self) -> String {
         self.next += 1;
         if self.numbered {
             format!("${}", self.next)
@@ -146,7 +148,7 @@ impl Params {
     }
 
     /// `(p, p, ...), (...)` for `rows` rows of `cols` columns.
-    pub(crate) fn rows(&mut self, rows: usize, cols: usize) -> String {
+    pub fn rows(&mut self, rows: usize, cols: usize) -> String {
         let mut s = String::with_capacity(rows * cols * 5);
         for r in 0..rows {
             if r > 0 {
@@ -165,7 +167,7 @@ impl Params {
     }
 
     /// `p, p, ...` for an IN list.
-    pub(crate) fn list(&mut self, n: usize) -> String {
+    pub fn list(&mut self, n: usize) -> String {
         (0..n).map(|_| self.one()).collect::<Vec<_>>().join(", ")
     }
 }
@@ -462,51 +464,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                let count_rows = deltas.count_rows();
-                for chunk in count_rows.chunks(CHUNK_ROWS) {
-                    let sql = format!(
-                        "INSERT INTO kpi_rollups (tenant_id, day, carrier, service, lane, volume, delivered, delivered_with_promise, on_time, exceptions, first_attempt, updated_at) VALUES {}
-                         ON CONFLICT (tenant_id, day, carrier, service, lane) DO UPDATE SET
-                           volume = kpi_rollups.volume + excluded.volume,
-                           delivered = kpi_rollups.delivered + excluded.delivered,
-                           delivered_with_promise = kpi_rollups.delivered_with_promise + excluded.delivered_with_promise,
-                           on_time = kpi_rollups.on_time + excluded.on_time,
-                           exceptions = kpi_rollups.exceptions + excluded.exceptions,
-                           first_attempt = kpi_rollups.first_attempt + excluded.first_attempt,
-                           updated_at = excluded.updated_at",
-                        Params::new(&self.db).rows(chunk.len(), 12)
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for ((day, carrier, service, lane), n) in chunk {
-                        q = q.bind(tenant.0).bind(*day).bind(carrier).bind(service).bind(lane);
-                        for v in n {
-                            q = q.bind(*v);
-                        }
-                        q = q.bind(received_at);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                let transit_rows = deltas.transit_rows();
-                for chunk in transit_rows.chunks(CHUNK_ROWS) {
-                    let sql = format!(
-                        "INSERT INTO kpi_transit_hours (tenant_id, day, carrier, service, lane, hours, shipments) VALUES {}
-                         ON CONFLICT (tenant_id, day, carrier, service, lane, hours) DO UPDATE SET
-                           shipments = kpi_transit_hours.shipments + excluded.shipments",
-                        Params::new(&self.db).rows(chunk.len(), 7)
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for ((day, carrier, service, lane), hours, n) in chunk {
-                        q = q
-                            .bind(tenant.0)
-                            .bind(*day)
-                            .bind(carrier)
-                            .bind(service)
-                            .bind(lane)
-                            .bind(*hours)
-                            .bind(*n);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
+                crate::upsert_rollups!(&self.db, &mut *tx, tenant, &deltas, received_at);
             }
             tx.commit().await?;
         });

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// What one shipment adds to the rollups (stored on its row as JSON, to be retracted later).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Contribution {
+pub struct Contribution {
     pub day: NaiveDate,
     pub carrier: String,
     pub service: String,
@@ -30,7 +30,7 @@ pub(crate) struct Contribution {
 
 /// The shipment facts a contribution is computed from.
 #[derive(Debug)]
-pub(crate) struct ShipmentFacts<'a> {
+pub struct ShipmentFacts<'a> {
     pub carrier: &'a str,
     pub service_level: Option<&'a str>,
     pub origin: Option<&'a Address>,
@@ -41,7 +41,7 @@ pub(crate) struct ShipmentFacts<'a> {
 }
 
 /// Whether `events` include an exception / a failed delivery attempt.
-pub(crate) fn event_flags<'a>(events: impl IntoIterator<Item = &'a TrackingEvent>) -> (bool, bool) {
+pub fn event_flags<'a>(events: impl IntoIterator<Item = &'a TrackingEvent>) -> (bool, bool) {
     events.into_iter().fold((false, false), |(x, f), e| {
         (
             x || e.status == Status::Exception,
@@ -57,7 +57,7 @@ pub fn lane_name(origin: Option<&Address>, destination: Option<&Address>) -> Opt
     Some(format!("{from}>{to}"))
 }
 
-pub(crate) fn contribution(
+pub fn contribution(
     facts: &ShipmentFacts<'_>,
     state: &ShipmentState,
     had_exception: bool,
@@ -103,7 +103,7 @@ struct Counts {
 
 /// Changes to the rollups accumulated over one batch, applied with one statement per table.
 #[derive(Debug, Default)]
-pub(crate) struct RollupDeltas {
+pub struct RollupDeltas {
     counts: HashMap<RollupKey, Counts>,
     transit: HashMap<(RollupKey, i64), i64>,
 }
@@ -156,6 +156,62 @@ impl RollupDeltas {
     }
 }
 
+/// Adds `deltas` to the rollup tables through `conn` (a transaction of either dialect): one
+/// multi-row upsert per table and chunk. A macro because the statement is the same for both
+/// dialects but the connection types are not.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! upsert_rollups {
+    ($db:expr, $conn:expr, $tenant:expr, $deltas:expr, $at:expr) => {{
+        let conn = $conn;
+        let count_rows = $deltas.count_rows();
+        for chunk in count_rows.chunks($crate::processing::CHUNK_ROWS) {
+            let sql = format!(
+                "INSERT INTO kpi_rollups (tenant_id, day, carrier, service, lane, volume, delivered, delivered_with_promise, on_time, exceptions, first_attempt, updated_at) VALUES {}
+                 ON CONFLICT (tenant_id, day, carrier, service, lane) DO UPDATE SET
+                   volume = kpi_rollups.volume + excluded.volume,
+                   delivered = kpi_rollups.delivered + excluded.delivered,
+                   delivered_with_promise = kpi_rollups.delivered_with_promise + excluded.delivered_with_promise,
+                   on_time = kpi_rollups.on_time + excluded.on_time,
+                   exceptions = kpi_rollups.exceptions + excluded.exceptions,
+                   first_attempt = kpi_rollups.first_attempt + excluded.first_attempt,
+                   updated_at = excluded.updated_at",
+                $crate::processing::Params::new($db).rows(chunk.len(), 12)
+            );
+            let mut q = sqlx::query(&sql);
+            for ((day, carrier, service, lane), n) in chunk {
+                q = q.bind($tenant.0).bind(*day).bind(carrier).bind(service).bind(lane);
+                for v in n {
+                    q = q.bind(*v);
+                }
+                q = q.bind($at);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        let transit_rows = $deltas.transit_rows();
+        for chunk in transit_rows.chunks($crate::processing::CHUNK_ROWS) {
+            let sql = format!(
+                "INSERT INTO kpi_transit_hours (tenant_id, day, carrier, service, lane, hours, shipments) VALUES {}
+                 ON CONFLICT (tenant_id, day, carrier, service, lane, hours) DO UPDATE SET
+                   shipments = kpi_transit_hours.shipments + excluded.shipments",
+                $crate::processing::Params::new($db).rows(chunk.len(), 7)
+            );
+            let mut q = sqlx::query(&sql);
+            for ((day, carrier, service, lane), hours, n) in chunk {
+                q = q
+                    .bind($tenant.0)
+                    .bind(*day)
+                    .bind(carrier)
+                    .bind(service)
+                    .bind(lane)
+                    .bind(*hours)
+                    .bind(*n);
+            }
+            q.execute(&mut *conn).await?;
+        }
+    }};
+}
+
 /// The weight between two ranks, truncated to six decimals as DataFusion's `percentile_cont`
 /// does, so rollups and the lake agree to the last bit.
 pub fn interpolation_weight(fraction: f64) -> f64 {
@@ -185,41 +241,26 @@ fn percentile_cont(histogram: &BTreeMap<i64, i64>, p: f64) -> Option<f64> {
     Some(a + (b - a) * interpolation_weight(rank - lo as f64))
 }
 
-fn group_key(
-    group_by: GroupBy,
-    day: NaiveDate,
-    carrier: &str,
-    service: &str,
-    lane: &str,
-) -> String {
-    match group_by {
-        GroupBy::All => "all".into(),
-        GroupBy::Carrier => carrier.into(),
-        GroupBy::Service => service.into(),
-        GroupBy::Lane => lane.into(),
-        GroupBy::Day => day.to_string(),
-        GroupBy::Week => (day
-            - chrono::Duration::days(i64::from(day.weekday().num_days_from_monday())))
-        .to_string(),
-    }
-}
-
-type TransitRow = (NaiveDate, String, String, String, i64, i64);
-type CountRow = (
-    NaiveDate,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    DateTime<Utc>,
-);
+type TransitRow = (String, i64, i64);
+type CountRow = (String, i64, i64, i64, i64, i64, i64, Option<DateTime<Utc>>);
 
 impl Store {
+    /// Adds contributions computed outside the processor (a benchmark's or a rebuild's bulk
+    /// load) to the tenant's rollups in one transaction.
+    pub async fn add_to_rollups(
+        &self,
+        tenant: TenantId,
+        deltas: &RollupDeltas,
+    ) -> Result<(), StoreError> {
+        let at = Utc::now();
+        on_tenant!(self, tenant, pool => {
+            let mut tx = sqlx::Acquire::begin(pool).await?;
+            crate::upsert_rollups!(&self.db, &mut *tx, tenant, deltas, at);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// KPIs from the rollups: current as of the processor's last batch.
     pub async fn kpis_from_rollups(
         &self,
@@ -238,13 +279,23 @@ impl Store {
                 filters.push_str(&format!(" AND {column} = ${}", 3 + values.len()));
             }
         }
+        // Grouped in the database; weeks are folded from days here (date arithmetic differs
+        // between the dialects).
+        let group = match query.group_by {
+            GroupBy::All => "''",
+            GroupBy::Carrier => "carrier",
+            GroupBy::Service => "service",
+            GroupBy::Lane => "lane",
+            GroupBy::Day | GroupBy::Week => "CAST(day AS TEXT)",
+        };
         let counts_sql = format!(
-            "SELECT day, carrier, service, lane, volume, delivered, delivered_with_promise, on_time, exceptions, first_attempt, updated_at
-             FROM kpi_rollups WHERE tenant_id = $1 AND day >= $2 AND day <= $3{filters}"
+            "SELECT {group}, CAST(SUM(volume) AS BIGINT), CAST(SUM(delivered) AS BIGINT), CAST(SUM(delivered_with_promise) AS BIGINT),
+                    CAST(SUM(on_time) AS BIGINT), CAST(SUM(exceptions) AS BIGINT), CAST(SUM(first_attempt) AS BIGINT), MAX(updated_at)
+             FROM kpi_rollups WHERE tenant_id = $1 AND day >= $2 AND day <= $3{filters} GROUP BY 1"
         );
         let transit_sql = format!(
-            "SELECT day, carrier, service, lane, hours, shipments
-             FROM kpi_transit_hours WHERE tenant_id = $1 AND day >= $2 AND day <= $3 AND shipments <> 0{filters}"
+            "SELECT {group}, hours, CAST(SUM(shipments) AS BIGINT)
+             FROM kpi_transit_hours WHERE tenant_id = $1 AND day >= $2 AND day <= $3{filters} GROUP BY 1, 2"
         );
         let (counts, transit): (Vec<CountRow>, Vec<TransitRow>) = on_tenant!(self, tenant, pool => {
             let mut tx = sqlx::Acquire::begin(pool).await?;
@@ -267,25 +318,31 @@ impl Store {
             tx.commit().await?;
             (counts, transit)
         });
+        let key_of = |group_value: &str| -> Result<String, StoreError> {
+            Ok(match query.group_by {
+                GroupBy::All => "all".into(),
+                GroupBy::Week => {
+                    let day: NaiveDate = group_value.parse().map_err(StoreError::corrupt)?;
+                    (day - chrono::Duration::days(i64::from(day.weekday().num_days_from_monday())))
+                        .to_string()
+                }
+                _ => group_value.to_string(),
+            })
+        };
         let mut groups: BTreeMap<String, ([i64; 6], BTreeMap<i64, i64>)> = BTreeMap::new();
         let mut as_of: Option<DateTime<Utc>> = None;
         for r in counts {
-            if r.4 == 0 {
-                continue;
-            }
-            as_of = as_of.max(Some(r.10));
-            let g = groups
-                .entry(group_key(query.group_by, r.0, &r.1, &r.2, &r.3))
-                .or_default();
-            for (i, v) in [r.4, r.5, r.6, r.7, r.8, r.9].into_iter().enumerate() {
+            as_of = as_of.max(r.7);
+            let g = groups.entry(key_of(&r.0)?).or_default();
+            for (i, v) in [r.1, r.2, r.3, r.4, r.5, r.6].into_iter().enumerate() {
                 g.0[i] += v;
             }
         }
-        for (day, carrier, service, lane, hours, n) in transit {
-            let g = groups
-                .entry(group_key(query.group_by, day, &carrier, &service, &lane))
-                .or_default();
-            *g.1.entry(hours).or_default() += n;
+        for (group_value, hours, n) in transit {
+            if n != 0 {
+                let g = groups.entry(key_of(&group_value)?).or_default();
+                *g.1.entry(hours).or_default() += n;
+            }
         }
         let rows = groups
             .into_iter()

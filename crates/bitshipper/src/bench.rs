@@ -7,6 +7,7 @@
 //!   that returns the same bytes.
 //! - `bench parse`: provider payloads parsed into canonical events per second, per provider,
 //!   against decoding the same bytes into a JSON tree alone.
+//! - `bench lake`: the lake at 50M events (see `bench_lake.rs`).
 //! - `bench import`: a CSV of simulated history through `bitshipper import` (durable and
 //!   applied), against reading the same file's rows with the csv crate alone.
 
@@ -45,6 +46,22 @@ pub enum BenchKind {
         /// processor also scores every shipment it changes.
         #[arg(long)]
         model: Option<std::path::PathBuf>,
+    },
+    /// The lake at scale: Delta write rows/s against plain Parquet, KPI API p50/p95 against
+    /// /healthz, ten ad-hoc queries against DuckDB on the same files.
+    Lake {
+        /// Simulated events to write.
+        #[arg(long, default_value_t = 50_000_000)]
+        events: u64,
+        /// Where to put the lake and the database (kept); default: a new temporary directory.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Runs of each ad-hoc query (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// KPI API requests to time.
+        #[arg(long, default_value_t = 300)]
+        kpi_requests: usize,
     },
     /// The simulator alone: generated events written as JSON lines per second.
     Sim {
@@ -99,6 +116,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             shipments_per_day,
         } => sim(days, shipments_per_day),
         BenchKind::Parse { golden, seconds } => parse(&golden, seconds),
+        BenchKind::Lake {
+            events,
+            dir,
+            runs,
+            kpi_requests,
+        } => crate::bench_lake::run(events, dir, runs, kpi_requests).await,
         BenchKind::Import { rows, database_url } => import(rows, database_url).await,
     }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app;
 pub mod bench;
+pub mod bench_lake;
 pub mod cli;
 pub mod demo;
 pub mod import;

@@ -91,7 +91,8 @@ pub struct ExportParams {
 
 #[utoipa::path(get, path = "/v1/exports/{table}", tag = "analytics", security(("api_key" = [])),
     params(("table" = String, Path, description = "`shipments` (current state, one row each) or `events`", pattern = "^(shipments|events)$"), ExportParams),
-    responses((status = 200, description = "the rows, streamed as CSV (with a header) or Parquet", content_type = "text/csv"),
+    responses((status = 200, description = "the rows, streamed as CSV (with a header) or Parquet",
+            content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"))),
         (status = 422, body = crate::problem::Problem),
         (status = 503, description = "this deployment has no lake, or it cannot be read now", body = crate::problem::Problem)))]
 pub async fn export(
