@@ -108,6 +108,12 @@ impl LakeLocation {
         self.root.scheme() == "file"
     }
 
+    /// Adds an object-store option (e.g. `max_retries`, `retry_timeout`).
+    pub fn with_option(mut self, key: &str, value: &str) -> Self {
+        self.options.insert(key.to_string(), value.to_string());
+        self
+    }
+
     pub(crate) fn storage_options(&self) -> HashMap<String, String> {
         self.options.clone()
     }

@@ -819,3 +819,146 @@ async fn exports_stream_csv_and_parquet() {
     assert_eq!(delivered, want);
     assert!(delivered > 0 && delivered < all_events);
 }
+
+/// Compaction rewrites the writer's many small files into few, vacuum removes the replaced
+/// ones once past retention, and neither changes a row or the writer's positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_compacts_and_vacuums_without_changing_rows() {
+    let f = fixture(TestBackend::Sqlite).await;
+    let location = lake_location(LakeKind::Local);
+    let settings = WriterSettings {
+        vacuum_retention: chrono::Duration::zero(),
+        ..small_batches()
+    };
+    let mut writer = LakeWriter::open(f.store.clone(), f.log.clone(), &location, settings)
+        .await
+        .expect("writer");
+    writer.catch_up().await.expect("catch up");
+    let warehouse = Warehouse::new(location.clone());
+    let before = lake_checksums(&warehouse, f.tenant).await;
+    let positions = writer.positions().await.expect("positions");
+    let parquet_files = |dir: &std::path::Path| {
+        fn walk(d: &std::path::Path, n: &mut usize) {
+            for e in std::fs::read_dir(d).expect("dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, n);
+                } else if p.extension().is_some_and(|x| x == "parquet") {
+                    *n += 1;
+                }
+            }
+        }
+        let mut n = 0;
+        walk(dir, &mut n);
+        n
+    };
+    let root = location.root().to_file_path().expect("path");
+    let files_before = parquet_files(&root.join("events"));
+    let (compacted, vacuumed) = writer.maintain().await.expect("maintain");
+    assert!(compacted > 0, "small files were compacted");
+    assert!(vacuumed > 0, "replaced files were vacuumed");
+    assert!(parquet_files(&root.join("events")) < files_before);
+    let warehouse = Warehouse::new(location);
+    assert_eq!(lake_checksums(&warehouse, f.tenant).await, before);
+    assert_eq!(writer.positions().await.expect("positions"), positions);
+    assert!(writer.catch_up().await.expect("again").is_empty());
+}
+
+/// A TCP relay to the S3 server that can be cut (connections refused and open ones dropped).
+struct Relay {
+    endpoint: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    async fn start(target: &str) -> Relay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let target = target.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let up = std::sync::Arc::new(AtomicBool::new(true));
+        let flag = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !flag.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let (flag, target) = (flag.clone(), target.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let cut = async {
+                        while flag.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut => {}
+                    }
+                });
+            }
+        });
+        Relay { endpoint, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// When the object store goes down the log keeps taking events (ingest never waits for the
+/// lake), the writer fails and falls behind; when it comes back the writer catches up, and
+/// every event is in the lake exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_falls_behind_while_s3_is_down_and_catches_up() {
+    if !s3_configured() {
+        return;
+    }
+    let (store, log) = store(TestBackend::Sqlite).await;
+    let tenant = store.create_tenant("Acme").await.expect("tenant").id;
+    let endpoint = std::env::var("BITSHIPPER_TEST_S3_ENDPOINT").expect("endpoint");
+    let relay = Relay::start(&endpoint).await;
+    let bucket =
+        std::env::var("BITSHIPPER_TEST_S3_BUCKET").unwrap_or_else(|_| "bitshipper-test".into());
+    let env = [
+        ("AWS_ENDPOINT_URL", relay.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let location = LakeLocation::parse_with(
+        &format!("s3://{bucket}/bs-outage-{}", uuid::Uuid::new_v4().simple()),
+        env,
+    )
+    .expect("location")
+    .with_option("max_retries", "1")
+    .with_option("retry_timeout", "2s");
+    simulate(&store, &log, tenant, 1, 2, 15).await;
+    apply_all(&store, &log).await;
+    let mut writer = LakeWriter::open(store.clone(), log.clone(), &location, small_batches())
+        .await
+        .expect("writer");
+    writer.catch_up().await.expect("first catch up");
+    let landed = writer.positions().await.expect("positions").events;
+
+    relay.set_up(false);
+    // Ingest goes on: the log takes more events and the processor applies them.
+    simulate(&store, &log, tenant, 2, 2, 15).await;
+    apply_all(&store, &log).await;
+    assert!(
+        writer.step(true).await.is_err(),
+        "the store is down: the commit must fail"
+    );
+    assert!(log.head().await.expect("head") > landed);
+
+    relay.set_up(true);
+    writer.catch_up().await.expect("catch up after the outage");
+    let warehouse = Warehouse::new(location);
+    let expected = log_checksums(&log).await;
+    assert_eq!(lake_checksums(&warehouse, tenant).await, expected[&tenant]);
+}

@@ -78,6 +78,13 @@ async fn kpis_come_from_the_lake_the_writer_fills(b: TestBackend) {
     assert_eq!(row["first_attempt_rate"], 1.0);
     assert_eq!(row["transit_p50_hours"], (79.0 + 151.0) / 2.0);
     assert_eq!(report["source"], "lake");
+    // The writer reports its lag.
+    let metrics = app.get("/metrics", &key).await.text().await.unwrap();
+    assert!(metrics.contains("bitshipper_lake_lag_events"), "{metrics}");
+    assert!(
+        metrics.contains("bitshipper_lake_rows_written_total"),
+        "{metrics}"
+    );
     assert!(report["as_of"].is_string(), "{report}");
     // The rollups (the default source) say the same, without waiting for the lake.
     let fresh: Value = app
