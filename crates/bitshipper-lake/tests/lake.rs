@@ -962,3 +962,34 @@ async fn the_writer_falls_behind_while_s3_is_down_and_catches_up() {
     let expected = log_checksums(&log).await;
     assert_eq!(lake_checksums(&warehouse, tenant).await, expected[&tenant]);
 }
+
+/// An entry that is not an event (corruption) is skipped and counted, alone in its batch or
+/// not; everything around it lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_log_entries_are_skipped_and_counted() {
+    let (store, log) = store(TestBackend::Sqlite).await;
+    let tenant = store.create_tenant("Acme").await.expect("tenant").id;
+    simulate(&store, &log, tenant, 3, 1, 5).await;
+    log.append(&[(tenant, "{\"not\":\"an event\"}".to_string())])
+        .await
+        .expect("append");
+    simulate(&store, &log, tenant, 4, 1, 5).await;
+    let location = lake_location(LakeKind::Local);
+    let settings = WriterSettings {
+        batch_events: 1,
+        ..small_batches()
+    };
+    let mut writer = LakeWriter::open(store.clone(), log.clone(), &location, settings)
+        .await
+        .expect("writer");
+    let written = writer.catch_up().await.expect("catch up");
+    assert_eq!(written.unreadable, 1);
+    let head = log.head().await.expect("head");
+    assert_eq!(written.events as i64, head - 1);
+    assert_eq!(writer.positions().await.expect("positions").events, head);
+    let warehouse = Warehouse::new(location);
+    assert_eq!(
+        scalar_i64(&warehouse, tenant, "SELECT COUNT(*) FROM events").await,
+        head - 1
+    );
+}
