@@ -79,6 +79,54 @@ fn parse_date(errors: &mut FieldErrors, name: &str, text: Option<&String>) -> Op
         .ok()
 }
 
+/// What every analytics request reads the same way: no unknown parameters, a bounded
+/// `from..=to` range (default: the last 28 days up to `today`), an optional carrier.
+struct CommonParams {
+    from: NaiveDate,
+    to: NaiveDate,
+    carrier: Option<String>,
+}
+
+impl CommonParams {
+    fn read(
+        params: &HashMap<String, String>,
+        allowed: &[&str],
+        today: NaiveDate,
+        errors: &mut FieldErrors,
+    ) -> Self {
+        let mut keys: Vec<&String> = params.keys().collect();
+        keys.sort();
+        for k in keys {
+            if !allowed.contains(&k.as_str()) {
+                errors.push(
+                    k.clone(),
+                    format!(
+                        "unknown query parameter; expected one of: {}",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        let to = parse_date(errors, "to", params.get("to")).unwrap_or(today);
+        let from = parse_date(errors, "from", params.get("from"))
+            .unwrap_or(to - chrono::Duration::days(DEFAULT_KPI_DAYS - 1));
+        if from > to {
+            errors.push("from", "must not be after `to`");
+        } else if (to - from).num_days() >= MAX_KPI_DAYS {
+            errors.push(
+                "from",
+                format!("the range may cover at most {MAX_KPI_DAYS} days"),
+            );
+        }
+        let carrier = params.get("carrier").and_then(|c| {
+            normalize_carrier(c)
+                .map_err(|reason| errors.push("carrier", reason))
+                .ok()
+        });
+        CommonParams { from, to, carrier }
+    }
+}
+
 fn parse_label(errors: &mut FieldErrors, name: &str, text: Option<&String>) -> Option<String> {
     let text = text?.trim();
     let ok = !text.is_empty()
@@ -102,19 +150,7 @@ impl KpiQuery {
         today: NaiveDate,
     ) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let mut keys: Vec<&String> = params.keys().collect();
-        keys.sort();
-        for k in keys {
-            if !KPI_PARAMETERS.contains(&k.as_str()) {
-                errors.push(
-                    k.clone(),
-                    format!(
-                        "unknown query parameter; expected one of: {}",
-                        KPI_PARAMETERS.join(", ")
-                    ),
-                );
-            }
-        }
+        let common = CommonParams::read(params, KPI_PARAMETERS, today, &mut errors);
         let group_by = match params.get("group_by") {
             None => Some(GroupBy::All),
             Some(g) => GroupBy::parse(g).or_else(|| {
@@ -133,22 +169,6 @@ impl KpiQuery {
                 KpiSource::Rollups
             }
         };
-        let to = parse_date(&mut errors, "to", params.get("to")).unwrap_or(today);
-        let from = parse_date(&mut errors, "from", params.get("from"))
-            .unwrap_or(to - chrono::Duration::days(DEFAULT_KPI_DAYS - 1));
-        if from > to {
-            errors.push("from", "must not be after `to`");
-        } else if (to - from).num_days() >= MAX_KPI_DAYS {
-            errors.push(
-                "from",
-                format!("the range may cover at most {MAX_KPI_DAYS} days"),
-            );
-        }
-        let carrier = params.get("carrier").and_then(|c| {
-            normalize_carrier(c)
-                .map_err(|reason| errors.push("carrier", reason))
-                .ok()
-        });
         let service = parse_label(&mut errors, "service", params.get("service"));
         let lane = parse_label(&mut errors, "lane", params.get("lane"));
         if !errors.is_empty() {
@@ -157,9 +177,9 @@ impl KpiQuery {
         Ok(KpiQuery {
             source,
             group_by: group_by.unwrap_or(GroupBy::All),
-            from,
-            to,
-            carrier,
+            from: common.from,
+            to: common.to,
+            carrier: common.carrier,
             service,
             lane,
         })
@@ -239,19 +259,7 @@ impl ExportRequest {
         today: NaiveDate,
     ) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let mut keys: Vec<&String> = params.keys().collect();
-        keys.sort();
-        for k in keys {
-            if !EXPORT_PARAMETERS.contains(&k.as_str()) {
-                errors.push(
-                    k.clone(),
-                    format!(
-                        "unknown query parameter; expected one of: {}",
-                        EXPORT_PARAMETERS.join(", ")
-                    ),
-                );
-            }
-        }
+        let common = CommonParams::read(params, EXPORT_PARAMETERS, today, &mut errors);
         let format = match params.get("format").map(String::as_str) {
             Some("csv") => Some(ExportFormat::Csv),
             Some("parquet") => Some(ExportFormat::Parquet),
@@ -264,22 +272,6 @@ impl ExportRequest {
                 None
             }
         };
-        let to = parse_date(&mut errors, "to", params.get("to")).unwrap_or(today);
-        let from = parse_date(&mut errors, "from", params.get("from"))
-            .unwrap_or(to - chrono::Duration::days(DEFAULT_KPI_DAYS - 1));
-        if from > to {
-            errors.push("from", "must not be after `to`");
-        } else if (to - from).num_days() >= MAX_KPI_DAYS {
-            errors.push(
-                "from",
-                format!("the range may cover at most {MAX_KPI_DAYS} days"),
-            );
-        }
-        let carrier = params.get("carrier").and_then(|c| {
-            normalize_carrier(c)
-                .map_err(|reason| errors.push("carrier", reason))
-                .ok()
-        });
         let status = params.get("status").and_then(|s| {
             s.parse::<crate::Status>()
                 .map(|s| s.as_str().to_string())
@@ -290,9 +282,9 @@ impl ExportRequest {
             Some(format) if errors.is_empty() => Ok(ExportRequest {
                 table,
                 format,
-                from,
-                to,
-                carrier,
+                from: common.from,
+                to: common.to,
+                carrier: common.carrier,
                 status,
             }),
             _ => Err(errors),

@@ -12,7 +12,8 @@ use deltalake::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondTy
 use deltalake::datafusion::common::ScalarValue;
 
 /// The day a shipment counts on: its first scan, else its ship date, else when it was created.
-const SHIP_DAY: &str = "COALESCE(CAST(first_scan_at AS DATE), ship_date, CAST(created_at AS DATE))";
+pub(crate) const SHIP_DAY: &str =
+    "COALESCE(CAST(first_scan_at AS DATE), ship_date, CAST(created_at AS DATE))";
 
 fn group_expression(group_by: GroupBy) -> String {
     match group_by {
@@ -74,7 +75,8 @@ pub fn kpi_sql(query: &KpiQuery) -> (String, Vec<ScalarValue>) {
     (sql, params)
 }
 
-fn days(date: chrono::NaiveDate) -> i32 {
+/// A date as Arrow's `Date32` (days since 1970-01-01), for bound parameters.
+pub(crate) fn days(date: chrono::NaiveDate) -> i32 {
     (date - chrono::NaiveDate::default()).num_days() as i32
 }
 

@@ -2,11 +2,11 @@
 //! batch as the query streams them, so an export larger than memory works (memory holds one
 //! batch, and for Parquet one row group).
 
+use crate::analytics::{days, SHIP_DAY};
 use crate::warehouse::Warehouse;
 use crate::LakeError;
 use bitshipper_core::analytics::{ExportFormat, ExportRequest, ExportTable};
 use bitshipper_core::TenantId;
-use chrono::NaiveDate;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::common::ScalarValue;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
@@ -20,17 +20,10 @@ use std::sync::{Arc, Mutex};
 /// Rows per Parquet row group in an export (bounds the memory an export holds).
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 
-fn days(date: NaiveDate) -> i32 {
-    (date - NaiveDate::default()).num_days() as i32
-}
-
 /// The statement and its bound values for `request`.
 pub fn export_sql(request: &ExportRequest) -> (String, Vec<ScalarValue>) {
     let (table, day) = match request.table {
-        ExportTable::Shipments => (
-            "shipments_current",
-            "COALESCE(CAST(first_scan_at AS DATE), ship_date, CAST(created_at AS DATE))",
-        ),
+        ExportTable::Shipments => ("shipments_current", SHIP_DAY),
         ExportTable::Events => ("events", "event_date"),
     };
     let mut params = vec![
