@@ -106,6 +106,8 @@ pub struct Store {
     /// Where migrations connect: as the URL's own user, which owns the schema.
     pub(crate) url: String,
     pub(crate) vault: Option<std::sync::Arc<crate::personal::Vault>>,
+    /// The KPI API's in-memory copy of the rollups (see `kpi_index`).
+    pub(crate) kpi_index: std::sync::Arc<crate::kpi_index::KpiIndex>,
 }
 
 impl Store {
@@ -116,6 +118,7 @@ impl Store {
             db: Backend::connect(url, false, max, true).await?,
             url: url.to_string(),
             vault: None,
+            kpi_index: Default::default(),
         })
     }
 

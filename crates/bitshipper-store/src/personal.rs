@@ -612,6 +612,7 @@ impl Store {
             vault.forget_tenant(tenant.0);
         }
         self.scrub_freed_space().await?;
+        self.kpi_index.forget(tenant);
         Ok(report)
     }
 

@@ -5,11 +5,10 @@
 //! Definitions match the lake's KPI query (docs/lake.md); a test holds them equal.
 
 use crate::{on_tenant, Store, StoreError};
-use bitshipper_core::analytics::{GroupBy, KpiQuery, KpiReport, KpiRow};
 use bitshipper_core::{Address, ShipmentState, Status, TenantId, TrackingEvent};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// What one shipment adds to the rollups (stored on its row as JSON, to be retracted later).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,12 +124,20 @@ impl RollupDeltas {
         }
     }
 
-    /// Rows of `(day, carrier, service, lane, counts...)` with a net change.
+    /// Rows of `(day, carrier, service, lane, counts...)` with a net change, including every
+    /// cell whose transit histogram changed (its counts row is stamped: readers find changed
+    /// cells by that stamp, see `kpi_index`).
     #[allow(clippy::type_complexity)]
     pub fn count_rows(&self) -> Vec<(&RollupKey, [i64; 6])> {
+        let transit_changed: std::collections::HashSet<&RollupKey> = self
+            .transit
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|((k, _), _)| k)
+            .collect();
         self.counts
             .iter()
-            .filter(|(_, c)| **c != Counts::default())
+            .filter(|(k, c)| **c != Counts::default() || transit_changed.contains(k))
             .map(|(k, c)| {
                 (
                     k,
@@ -219,9 +226,9 @@ pub fn interpolation_weight(fraction: f64) -> f64 {
 }
 
 /// `percentile_cont`: linear interpolation between the closest ranks of a histogram of
-/// (value, count) sorted by value.
-fn percentile_cont(histogram: &BTreeMap<i64, i64>, p: f64) -> Option<f64> {
-    let n: i64 = histogram.values().sum();
+/// (value, count) pairs sorted by value.
+pub(crate) fn percentile_cont(histogram: &[(i64, i64)], p: f64) -> Option<f64> {
+    let n: i64 = histogram.iter().map(|(_, c)| c).sum();
     if n <= 0 {
         return None;
     }
@@ -235,14 +242,11 @@ fn percentile_cont(histogram: &BTreeMap<i64, i64>, p: f64) -> Option<f64> {
                 return *v as f64;
             }
         }
-        histogram.keys().next_back().copied().unwrap_or_default() as f64
+        histogram.last().map_or(0, |(v, _)| *v) as f64
     };
     let (a, b) = (value_at(lo), value_at(hi));
     Some(a + (b - a) * interpolation_weight(rank - lo as f64))
 }
-
-type TransitRow = (String, i64, i64);
-type CountRow = (String, i64, i64, i64, i64, i64, i64, Option<DateTime<Utc>>);
 
 impl Store {
     /// Adds contributions computed outside the processor (a benchmark's or a rebuild's bulk
@@ -260,121 +264,6 @@ impl Store {
         });
         Ok(())
     }
-
-    /// KPIs from the rollups: current as of the processor's last batch.
-    pub async fn kpis_from_rollups(
-        &self,
-        tenant: TenantId,
-        query: &KpiQuery,
-    ) -> Result<KpiReport, StoreError> {
-        let mut filters = String::new();
-        let mut values: Vec<&str> = Vec::new();
-        for (column, value) in [
-            ("carrier", &query.carrier),
-            ("service", &query.service),
-            ("lane", &query.lane),
-        ] {
-            if let Some(v) = value {
-                values.push(v);
-                filters.push_str(&format!(" AND {column} = ${}", 3 + values.len()));
-            }
-        }
-        // Grouped in the database; weeks are folded from days here (date arithmetic differs
-        // between the dialects).
-        let group = match query.group_by {
-            GroupBy::All => "''",
-            GroupBy::Carrier => "carrier",
-            GroupBy::Service => "service",
-            GroupBy::Lane => "lane",
-            GroupBy::Day | GroupBy::Week => "CAST(day AS TEXT)",
-        };
-        let counts_sql = format!(
-            "SELECT {group}, CAST(SUM(volume) AS BIGINT), CAST(SUM(delivered) AS BIGINT), CAST(SUM(delivered_with_promise) AS BIGINT),
-                    CAST(SUM(on_time) AS BIGINT), CAST(SUM(exceptions) AS BIGINT), CAST(SUM(first_attempt) AS BIGINT), MAX(updated_at)
-             FROM kpi_rollups WHERE tenant_id = $1 AND day >= $2 AND day <= $3{filters} GROUP BY 1"
-        );
-        let transit_sql = format!(
-            "SELECT {group}, hours, CAST(SUM(shipments) AS BIGINT)
-             FROM kpi_transit_hours WHERE tenant_id = $1 AND day >= $2 AND day <= $3{filters} GROUP BY 1, 2"
-        );
-        let (counts, transit): (Vec<CountRow>, Vec<TransitRow>) = on_tenant!(self, tenant, pool => {
-            let mut tx = sqlx::Acquire::begin(pool).await?;
-            let mut q = sqlx::query_as::<_, CountRow>(&counts_sql)
-                .bind(tenant.0)
-                .bind(query.from)
-                .bind(query.to);
-            for v in &values {
-                q = q.bind(*v);
-            }
-            let counts = q.fetch_all(&mut *tx).await?;
-            let mut q = sqlx::query_as(&transit_sql)
-                .bind(tenant.0)
-                .bind(query.from)
-                .bind(query.to);
-            for v in &values {
-                q = q.bind(*v);
-            }
-            let transit = q.fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            (counts, transit)
-        });
-        let key_of = |group_value: &str| -> Result<String, StoreError> {
-            Ok(match query.group_by {
-                GroupBy::All => "all".into(),
-                GroupBy::Week => {
-                    let day: NaiveDate = group_value.parse().map_err(StoreError::corrupt)?;
-                    (day - chrono::Duration::days(i64::from(day.weekday().num_days_from_monday())))
-                        .to_string()
-                }
-                _ => group_value.to_string(),
-            })
-        };
-        let mut groups: BTreeMap<String, ([i64; 6], BTreeMap<i64, i64>)> = BTreeMap::new();
-        let mut as_of: Option<DateTime<Utc>> = None;
-        for r in counts {
-            as_of = as_of.max(r.7);
-            let g = groups.entry(key_of(&r.0)?).or_default();
-            for (i, v) in [r.1, r.2, r.3, r.4, r.5, r.6].into_iter().enumerate() {
-                g.0[i] += v;
-            }
-        }
-        for (group_value, hours, n) in transit {
-            if n != 0 {
-                let g = groups.entry(key_of(&group_value)?).or_default();
-                *g.1.entry(hours).or_default() += n;
-            }
-        }
-        let rows = groups
-            .into_iter()
-            .filter(|(_, (c, _))| c[0] > 0)
-            .map(|(key, (c, hist))| {
-                let u = |v: i64| u64::try_from(v).unwrap_or(0);
-                KpiRow {
-                    key,
-                    volume: u(c[0]),
-                    delivered: u(c[1]),
-                    delivered_with_promise: u(c[2]),
-                    on_time: u(c[3]),
-                    on_time_rate: None,
-                    transit_p50_hours: percentile_cont(&hist, 0.5),
-                    transit_p90_hours: percentile_cont(&hist, 0.9),
-                    exceptions: u(c[4]),
-                    exception_rate: None,
-                    first_attempt: u(c[5]),
-                    first_attempt_rate: None,
-                }
-                .with_rates()
-            })
-            .collect();
-        Ok(KpiReport {
-            group_by: query.group_by,
-            from: query.from,
-            to: query.to,
-            source: bitshipper_core::analytics::KpiSource::Rollups,
-            as_of,
-            rows,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -383,12 +272,10 @@ mod tests {
 
     #[test]
     fn percentiles_interpolate_like_sql() {
-        let h: BTreeMap<i64, i64> = [(79, 1), (151, 1)].into_iter().collect();
-        assert_eq!(percentile_cont(&h, 0.5), Some(115.0));
-        let h: BTreeMap<i64, i64> = [(10, 3), (20, 1)].into_iter().collect();
+        assert_eq!(percentile_cont(&[(79, 1), (151, 1)], 0.5), Some(115.0));
         // values 10 10 10 20: rank 0.9*3 = 2.7 -> 10 + 0.7*10
-        assert_eq!(percentile_cont(&h, 0.9), Some(17.0));
-        assert_eq!(percentile_cont(&BTreeMap::new(), 0.5), None);
+        assert_eq!(percentile_cont(&[(10, 3), (20, 1)], 0.9), Some(17.0));
+        assert_eq!(percentile_cont(&[], 0.5), None);
     }
 
     #[test]
