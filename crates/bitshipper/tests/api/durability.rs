@@ -10,45 +10,12 @@ use bitshipper_store::{ShipmentFilter, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 on_both!(
     kill_nine_after_acknowledgement_loses_nothing,
     a_full_pipeline_says_retry_later_and_loses_nothing
 );
-
-async fn start_server(url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitshipper"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url])
-        .env("BITSHIPPER_LOG__LEVEL", "warn")
-        .env(
-            "BITSHIPPER_SECURITY__KEY_FILE",
-            bitshipper_store::testing::key_file_for(url),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read stderr") {
-            if let Some(rest) = line.split("serving on ").nth(1) {
-                return rest.split_whitespace().next().expect("url").to_string();
-            }
-        }
-        panic!("server exited before serving");
-    })
-    .await
-    .expect("server announces its address");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
-}
 
 async fn kill_nine_after_acknowledgement_loses_nothing(b: TestBackend) {
     let url = fresh_database_url(b).await.unwrap();
@@ -58,7 +25,7 @@ async fn kill_nine_after_acknowledgement_loses_nothing(b: TestBackend) {
         .await
         .unwrap();
     let key = key.secret;
-    let (mut child, base) = start_server(&url).await;
+    let (mut child, base) = start_server(&url, &[], &[]).await;
     let client = reqwest::Client::new();
 
     // 20 concurrent batches of 50 events over 20 shipments; every batch also repeats an event
@@ -103,7 +70,7 @@ async fn kill_nine_after_acknowledgement_loses_nothing(b: TestBackend) {
     child.start_kill().expect("SIGKILL");
     child.wait().await.expect("killed");
 
-    let (mut child, base) = start_server(&url).await;
+    let (mut child, base) = start_server(&url, &[], &[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let ready: Value = client

@@ -7,7 +7,10 @@ use bitshipper_store::testing::{fresh_database_url, TestBackend};
 use bitshipper_store::Store;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
+use std::process::Stdio;
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
 /// Declares `sqlite::name` and `postgres::name` tests calling `name(TestBackend)`.
@@ -235,4 +238,38 @@ pub fn problem_fields(p: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Starts `bitshipper serve` as a separate process on `url` with `args` and `env` added;
+/// returns it (killed on drop) and its base URL once it serves.
+pub async fn start_server(url: &str, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bitshipper"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("BITSHIPPER_LOG__LEVEL", "warn")
+        .env(
+            "BITSHIPPER_SECURITY__KEY_FILE",
+            bitshipper_store::testing::key_file_for(url),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read stderr") {
+            if let Some(rest) = line.split("serving on ").nth(1) {
+                return rest.split_whitespace().next().expect("url").to_string();
+            }
+        }
+        panic!("server exited before serving");
+    })
+    .await
+    .expect("server announces its address");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
 }

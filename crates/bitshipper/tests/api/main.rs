@@ -13,6 +13,7 @@ mod ingest;
 mod integrations;
 mod isolation;
 mod keys;
+mod lake_process;
 mod limits;
 mod ops;
 mod personal;
