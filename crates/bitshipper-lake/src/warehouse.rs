@@ -9,9 +9,12 @@ use crate::table::LakeTable;
 use crate::LakeError;
 use bitshipper_core::TenantId;
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::config::ConfigOptions;
 use deltalake::datafusion::datasource::TableProvider;
+use deltalake::datafusion::execution::runtime_env::RuntimeEnv;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafusion::prelude::{col, lit, SQLOptions, SessionConfig, SessionContext};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -35,6 +38,22 @@ struct Snapshot {
 pub struct Warehouse {
     location: LakeLocation,
     snapshot: Mutex<Option<Snapshot>>,
+    /// DataFusion's settings: ours, then any `DATAFUSION_*` environment variable.
+    config: SessionConfig,
+    /// One runtime for every session, so caches (Parquet footers, listings) are shared.
+    runtime: Arc<RuntimeEnv>,
+    /// Each tenant's session for the table versions it was built on: planning a query then
+    /// costs no provider or view set-up while the tables stay unchanged.
+    sessions: std::sync::Mutex<HashMap<TenantId, CachedSession>>,
+}
+
+/// Sessions kept at most (the least recently used goes first).
+const SESSIONS_KEPT: usize = 64;
+
+struct CachedSession {
+    versions: Vec<Option<u64>>,
+    ctx: SessionContext,
+    used: Instant,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -45,6 +64,28 @@ impl std::fmt::Debug for Warehouse {
     }
 }
 
+/// Our defaults (see docs/benchmarks.md), overridden by `DATAFUSION_*` environment variables
+/// (e.g. `DATAFUSION_EXECUTION_TARGET_PARTITIONS=8`); an unreadable one is reported and ignored.
+fn session_config() -> SessionConfig {
+    let mut options = ConfigOptions::new();
+    let from_env = ConfigOptions::from_env().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "ignoring unreadable DATAFUSION_* settings");
+        ConfigOptions::new()
+    });
+    // Only variables actually set override ours.
+    for entry in from_env.entries() {
+        let variable = entry.key.to_uppercase().replace('.', "_");
+        if std::env::var_os(&variable).is_some() {
+            if let Some(value) = entry.value {
+                if let Err(e) = options.set(&entry.key, &value) {
+                    tracing::warn!(setting = %entry.key, error = %e, "ignoring DataFusion setting");
+                }
+            }
+        }
+    }
+    SessionConfig::from(options).with_information_schema(false)
+}
+
 const SPECS: [&LazyTable; 3] = [&EVENTS, &SHIPMENTS, &PREDICTIONS];
 type LazyTable = std::sync::LazyLock<TableSpec>;
 
@@ -53,6 +94,9 @@ impl Warehouse {
         Warehouse {
             location,
             snapshot: Mutex::new(None),
+            config: session_config(),
+            runtime: Arc::new(RuntimeEnv::default()),
+            sessions: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -86,14 +130,53 @@ impl Warehouse {
         Ok(tables)
     }
 
-    /// A session whose only tables are the tenant's views.
+    /// A session whose only tables are the tenant's views (shared by the tenant's queries
+    /// while the tables are unchanged: read-only SQL cannot alter it).
     pub async fn session(&self, tenant: TenantId) -> Result<SessionContext, LakeError> {
-        let config = SessionConfig::new()
-            .with_target_partitions(2)
-            .with_information_schema(false);
-        let ctx = SessionContext::new_with_config(config);
+        let tables = self.tables().await?;
+        let versions: Vec<Option<u64>> = tables.iter().map(|t| t.delta().version()).collect();
+        if let Some(cached) = self.cached_sessions().get_mut(&tenant) {
+            if cached.versions == versions {
+                cached.used = Instant::now();
+                return Ok(cached.ctx.clone());
+            }
+        }
+        let ctx = Self::build_session(
+            SessionContext::new_with_config_rt(self.config.clone(), self.runtime.clone()),
+            tenant,
+            tables,
+        )
+        .await?;
+        let mut sessions = self.cached_sessions();
+        if sessions.len() >= SESSIONS_KEPT {
+            if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.used).map(|(t, _)| *t) {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(
+            tenant,
+            CachedSession {
+                versions,
+                ctx: ctx.clone(),
+                used: Instant::now(),
+            },
+        );
+        Ok(ctx)
+    }
+
+    fn cached_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, CachedSession>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn build_session(
+        ctx: SessionContext,
+        tenant: TenantId,
+        tables: Vec<LakeTable>,
+    ) -> Result<SessionContext, LakeError> {
         let tenant = tenant.0.to_string();
-        for table in self.tables().await? {
+        for table in tables {
             table.delta().update_datafusion_session(&ctx.state())?;
             let provider: Arc<dyn TableProvider> = table.delta().table_provider().await?;
             let scoped = ctx

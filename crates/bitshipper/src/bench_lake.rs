@@ -6,8 +6,13 @@
 //! 2. The shipments' KPI contributions are loaded into the rollups, then `GET
 //!    /v1/analytics/kpis` is timed over a mix of groupings and ranges (p50/p95), against
 //!    `GET /healthz` on the same server (the HTTP floor).
+//!    Both tables are compacted first, as the writer's scheduled maintenance would.
 //! 3. Ten ad-hoc SQL queries run in BitShipper's warehouse and in DuckDB over the same Parquet
-//!    files (`scripts/bench_duckdb.py`), median of `--runs`.
+//!    files (`scripts/bench_duckdb.py`), median of `--runs`; and in plain DataFusion
+//!    (`scripts/bench_datafusion.py`) when its Python package is installed.
+//!
+//! Steps 1 and 2's loading are kept in `--dir` (`bench.json`): a later run with the same
+//! directory reuses them and times only the KPI API and the queries.
 
 use crate::app::RunningApp;
 use crate::settings::{Role, Settings};
@@ -17,7 +22,7 @@ use bitshipper_lake::rows::{self, ParsedEntry, EVENTS, SHIPMENTS};
 use bitshipper_lake::{LakeLocation, LakeTable, Warehouse};
 use bitshipper_sim::{Simulation, TenantProfile};
 use bitshipper_store::rollups::{contribution, event_flags, RollupDeltas, ShipmentFacts};
-use bitshipper_store::LakeShipment;
+use bitshipper_store::{LakeShipment, KPI_COMMIT_OVERLAP};
 use chrono::{NaiveDate, Utc};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -106,7 +111,210 @@ pub async fn run(
     settings.roles = vec![Role::Api];
     let app = RunningApp::start(settings).await?;
     let store = app.store().clone();
-    let (tenant, key) = crate::admin::create_tenant(&store, "Bench").await?;
+    let prepared_file = dir.join("bench.json");
+    let prepared: Prepared = if prepared_file.exists() {
+        println!(
+            "(reusing the lake, rollups and tenant in {})",
+            dir.display()
+        );
+        serde_json::from_slice(&std::fs::read(&prepared_file)?)?
+    } else {
+        let prepared = prepare(&store, &lake_dir, &baseline_dir, events_target).await?;
+        std::fs::write(&prepared_file, serde_json::to_vec(&prepared)?)?;
+        prepared
+    };
+    print!("{}", prepared.report);
+    let tenant_id = bitshipper_core::TenantId(prepared.tenant_id);
+    let location = LakeLocation::parse(&lake_dir.display().to_string())?;
+
+    // KPI API, rollups, over HTTP.
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let groupings = ["all", "carrier", "service", "lane", "day", "week"];
+    let ranges = [
+        ("2026-10-03", "2026-10-30"),
+        ("2026-08-01", "2026-10-30"),
+        ("2025-11-01", "2026-10-30"),
+    ];
+    // The first request loads the tenant's rollups into the API's memory; rows stamped within
+    // the commit overlap of a refresh are re-read by the next, so a bulk load just made is
+    // waited out (as a server's steady state would have it) before timing.
+    let settled = prepared.rollups_loaded_at + chrono::Duration::from_std(KPI_COMMIT_OVERLAP)?;
+    if let Ok(wait) = (settled - Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+    let started = Instant::now();
+    let r = client
+        .get(format!("{base}/v1/analytics/kpis?group_by=all"))
+        .bearer_auth(&prepared.api_key)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "first KPI request: {}", r.status());
+    r.bytes().await?;
+    let first = started.elapsed();
+    let mut kpi = Vec::with_capacity(kpi_requests);
+    let mut floor = Vec::with_capacity(kpi_requests);
+    for i in 0..kpi_requests {
+        let (from, to) = ranges[i % ranges.len()];
+        let url = format!(
+            "{base}/v1/analytics/kpis?group_by={}&from={from}&to={to}",
+            groupings[i % groupings.len()]
+        );
+        let started = Instant::now();
+        let r = client
+            .get(&url)
+            .bearer_auth(&prepared.api_key)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
+        r.bytes().await?;
+        kpi.push(started.elapsed());
+        let started = Instant::now();
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        floor.push(started.elapsed());
+    }
+    kpi.sort();
+    floor.sort();
+    println!();
+    println!("| KPI API ({kpi_requests} requests: 6 groupings x 28/90/365 days) | p50 | p95 |");
+    println!("|---|---|---|");
+    println!(
+        "| GET /v1/analytics/kpis (rollups) | {} | {} |",
+        ms(percentile(&kpi, 0.5)),
+        ms(percentile(&kpi, 0.95))
+    );
+    println!(
+        "| GET /healthz (same server, baseline) | {} | {} |",
+        ms(percentile(&floor, 0.5)),
+        ms(percentile(&floor, 0.95))
+    );
+    println!(
+        "\nThe first KPI request after start loads the tenant's rollups into memory: {}.",
+        ms(first)
+    );
+
+    // Ad-hoc SQL: BitShipper's warehouse against DuckDB on the same files.
+    let warehouse = Warehouse::new(location);
+    let mut ours = Vec::new();
+    for (name, sql) in QUERIES {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs.max(1) {
+            let started = Instant::now();
+            warehouse
+                .query_all(tenant_id, sql)
+                .await
+                .with_context(|| format!("query {name}"))?;
+            times.push(started.elapsed());
+        }
+        ours.push(median(times));
+    }
+    let queries_file = dir.join("queries.json");
+    std::fs::write(
+        &queries_file,
+        serde_json::to_vec(&QUERIES.map(|(n, q)| serde_json::json!({"name": n, "sql": q})))?,
+    )?;
+    let theirs = python_timings("bench_duckdb.py", &lake_dir, &queries_file, runs)?;
+    // Plain DataFusion on the same files, when its Python package is installed: what our
+    // warehouse costs over its engine, apart from what the engine costs over DuckDB.
+    let plain = python_timings("bench_datafusion.py", &lake_dir, &queries_file, runs)
+        .map_err(|e| println!("\n(plain DataFusion column skipped: {e:#})"))
+        .ok();
+    println!();
+    println!("| ad-hoc query (median of {runs}) | BitShipper (DataFusion) | DuckDB, same Parquet | ratio | plain DataFusion, same Parquet |");
+    println!("|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for (i, (((name, _), o), t)) in QUERIES.iter().zip(&ours).zip(&theirs).enumerate() {
+        let ratio = o.as_secs_f64() / t.max(1e-9);
+        ratios.push(ratio);
+        let plain = plain
+            .as_ref()
+            .and_then(|p| p.get(i))
+            .map_or("-".to_string(), |p| format!("{:.1} ms", p * 1000.0));
+        println!(
+            "| {name} | {} | {:.1} ms | {ratio:.2} | {plain} |",
+            ms(*o),
+            t * 1000.0
+        );
+    }
+    let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+    let total_ours: f64 = ours.iter().map(Duration::as_secs_f64).sum();
+    let total_theirs: f64 = theirs.iter().sum();
+    let total_plain = plain.as_ref().map_or("-".to_string(), |p| {
+        format!("{:.1} ms", p.iter().sum::<f64>() * 1000.0)
+    });
+    println!(
+        "| all ten | {:.1} ms | {:.1} ms | {:.2} (geometric mean of ratios {geo:.2}) | {total_plain} |",
+        total_ours * 1000.0,
+        total_theirs * 1000.0,
+        total_ours / total_theirs.max(1e-9)
+    );
+    app.stop().await?;
+    println!("\n(lake and baseline files are in {})", dir.display());
+    Ok(())
+}
+
+/// Runs `scripts/NAME LAKE_DIR QUERIES_JSON RUNS`; its median seconds per query.
+fn python_timings(
+    name: &str,
+    lake_dir: &Path,
+    queries_file: &Path,
+    runs: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(name);
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(lake_dir)
+        .arg(queries_file)
+        .arg(runs.max(1).to_string())
+        .output()
+        .with_context(|| format!("running scripts/{name}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn humantime(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// What [`prepare`] leaves for the timed parts, kept in the bench directory as `bench.json` so
+/// a later run with the same `--dir` skips the (long) generation.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Prepared {
+    tenant_id: uuid::Uuid,
+    api_key: String,
+    /// The write figures, printed again on reuse.
+    report: String,
+    rollups_loaded_at: chrono::DateTime<Utc>,
+}
+
+/// Simulates `events_target` events, writes them (and their shipments) to the lake and as plain
+/// Parquet, and loads the shipments' contributions into the rollups.
+async fn prepare(
+    store: &bitshipper_store::Store,
+    lake_dir: &Path,
+    baseline_dir: &Path,
+    events_target: u64,
+) -> anyhow::Result<Prepared> {
+    let mut out = String::new();
+    let (tenant, key) = crate::admin::create_tenant(store, "Bench").await?;
     let tenant_id = tenant.id;
     let sealer = store.lake_sealer(tenant_id).await?;
     let location = LakeLocation::parse(&lake_dir.display().to_string())?;
@@ -203,14 +411,7 @@ pub async fn run(
         });
         if events.len() >= EVENT_BATCH {
             let batch = rows::event_batch(&events, |_| Some(&sealer), Utc::now())?;
-            write_both(
-                &mut events_table,
-                batch,
-                seq,
-                &baseline_dir,
-                &mut ev_written,
-            )
-            .await?;
+            write_both(&mut events_table, batch, seq, baseline_dir, &mut ev_written).await?;
             events.clear();
             bar.set_position(seq as u64);
         }
@@ -220,7 +421,7 @@ pub async fn run(
                 &mut shipments_table,
                 batch,
                 seq,
-                &baseline_dir,
+                baseline_dir,
                 &mut sh_written,
             )
             .await?;
@@ -229,14 +430,7 @@ pub async fn run(
     }
     if !events.is_empty() {
         let batch = rows::event_batch(&events, |_| Some(&sealer), Utc::now())?;
-        write_both(
-            &mut events_table,
-            batch,
-            seq,
-            &baseline_dir,
-            &mut ev_written,
-        )
-        .await?;
+        write_both(&mut events_table, batch, seq, baseline_dir, &mut ev_written).await?;
     }
     if !shipments.is_empty() {
         let batch = rows::shipment_batch(&shipments, seq, Utc::now())?;
@@ -244,7 +438,7 @@ pub async fn run(
             &mut shipments_table,
             batch,
             seq,
-            &baseline_dir,
+            baseline_dir,
             &mut sh_written,
         )
         .await?;
@@ -257,144 +451,44 @@ pub async fn run(
     let rollup_rows = deltas.count_rows().len();
     drop(deltas);
 
-    println!(
-        "## bench lake: {seq} events, {shipment_count} shipments ({} in all)",
+    out.push_str(&format!(
+        "## bench lake: {seq} events, {shipment_count} shipments ({} in all)\n\n",
         humantime(generated)
+    ));
+    out.push_str(
+        "| write | rows | Delta (rows/s) | plain Parquet, same batches (rows/s) | ratio |\n",
     );
-    println!();
-    println!("| write | rows | Delta (rows/s) | plain Parquet, same batches (rows/s) | ratio |");
-    println!("|---|---|---|---|---|");
+    out.push_str("|---|---|---|---|---|\n");
     for (name, w) in [("events", &ev_written), ("shipments", &sh_written)] {
         let delta = w.rows as f64 / w.delta.as_secs_f64().max(1e-9);
         let plain = w.rows as f64 / w.parquet.as_secs_f64().max(1e-9);
-        println!(
-            "| {name} | {} | {:.0} | {:.0} | {:.2} |",
+        out.push_str(&format!(
+            "| {name} | {} | {:.0} | {:.0} | {:.2} |\n",
             w.rows,
             delta,
             plain,
             plain / delta
-        );
+        ));
     }
-    println!();
-    println!(
-        "rollups: {rollup_rows} rows loaded in {}",
+    out.push_str(&format!(
+        "\nrollups: {rollup_rows} rows loaded in {}\n",
         humantime(rollup_load)
-    );
-
-    // KPI API, rollups, over HTTP.
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let groupings = ["all", "carrier", "service", "lane", "day", "week"];
-    let ranges = [
-        ("2026-10-03", "2026-10-30"),
-        ("2026-08-01", "2026-10-30"),
-        ("2025-11-01", "2026-10-30"),
-    ];
-    let mut kpi = Vec::with_capacity(kpi_requests);
-    let mut floor = Vec::with_capacity(kpi_requests);
-    for i in 0..kpi_requests {
-        let (from, to) = ranges[i % ranges.len()];
-        let url = format!(
-            "{base}/v1/analytics/kpis?group_by={}&from={from}&to={to}",
-            groupings[i % groupings.len()]
-        );
+    ));
+    // Compaction, as the writer's scheduled maintenance does, before anything reads: the
+    // queries below (ours and DuckDB's) read the compacted files.
+    for table in [&mut events_table, &mut shipments_table] {
         let started = Instant::now();
-        let r = client.get(&url).bearer_auth(&key.secret).send().await?;
-        anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
-        r.bytes().await?;
-        kpi.push(started.elapsed());
-        let started = Instant::now();
-        client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        floor.push(started.elapsed());
+        let removed = table.compact().await?;
+        out.push_str(&format!(
+            "compacted {}: {removed} small files rewritten in {}\n",
+            table.spec.name,
+            humantime(started.elapsed())
+        ));
     }
-    kpi.sort();
-    floor.sort();
-    println!();
-    println!("| KPI API ({kpi_requests} requests: 6 groupings x 28/90/365 days) | p50 | p95 |");
-    println!("|---|---|---|");
-    println!(
-        "| GET /v1/analytics/kpis (rollups) | {} | {} |",
-        ms(percentile(&kpi, 0.5)),
-        ms(percentile(&kpi, 0.95))
-    );
-    println!(
-        "| GET /healthz (same server, baseline) | {} | {} |",
-        ms(percentile(&floor, 0.5)),
-        ms(percentile(&floor, 0.95))
-    );
-
-    // Ad-hoc SQL: BitShipper's warehouse against DuckDB on the same files.
-    let warehouse = Warehouse::new(location);
-    let mut ours = Vec::new();
-    for (name, sql) in QUERIES {
-        let mut times = Vec::with_capacity(runs);
-        for _ in 0..runs.max(1) {
-            let started = Instant::now();
-            warehouse
-                .query_all(tenant_id, sql)
-                .await
-                .with_context(|| format!("query {name}"))?;
-            times.push(started.elapsed());
-        }
-        ours.push(median(times));
-    }
-    let queries_file = dir.join("queries.json");
-    std::fs::write(
-        &queries_file,
-        serde_json::to_vec(&QUERIES.map(|(n, q)| serde_json::json!({"name": n, "sql": q})))?,
-    )?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_duckdb.py");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&lake_dir)
-        .arg(&queries_file)
-        .arg(runs.max(1).to_string())
-        .output()
-        .context(
-            "running scripts/bench_duckdb.py (pip install -r scripts/requirements-test.txt)",
-        )?;
-    anyhow::ensure!(
-        out.status.success(),
-        "bench_duckdb.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs: Vec<f64> = serde_json::from_slice(&out.stdout)?;
-    println!();
-    println!("| ad-hoc query (median of {runs}) | BitShipper (DataFusion) | DuckDB, same Parquet | ratio |");
-    println!("|---|---|---|---|");
-    let mut ratios = Vec::new();
-    for (((name, _), o), t) in QUERIES.iter().zip(&ours).zip(&theirs) {
-        let ratio = o.as_secs_f64() / t.max(1e-9);
-        ratios.push(ratio);
-        println!(
-            "| {name} | {} | {:.1} ms | {ratio:.2} |",
-            ms(*o),
-            t * 1000.0
-        );
-    }
-    let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
-    let total_ours: f64 = ours.iter().map(Duration::as_secs_f64).sum();
-    let total_theirs: f64 = theirs.iter().sum();
-    println!(
-        "| all ten | {:.1} ms | {:.1} ms | {:.2} (geometric mean of ratios {geo:.2}) |",
-        total_ours * 1000.0,
-        total_theirs * 1000.0,
-        total_ours / total_theirs.max(1e-9)
-    );
-    app.stop().await?;
-    println!("\n(lake and baseline files are in {})", dir.display());
-    Ok(())
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn humantime(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
+    Ok(Prepared {
+        tenant_id: tenant_id.0,
+        api_key: key.secret,
+        report: out,
+        rollups_loaded_at: Utc::now(),
+    })
 }
