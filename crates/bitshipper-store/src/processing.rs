@@ -40,27 +40,27 @@ pub struct ApplyOutcome {
 /// A touched shipment as the processor reads it: its state, the facts its KPI contribution is
 /// computed from, and the contribution it made last time.
 #[derive(sqlx::FromRow)]
-struct TouchedRow {
-    id: Uuid,
-    status: String,
-    reason: Option<String>,
-    last_location: Option<String>,
-    first_scan_at: Option<chrono::DateTime<chrono::Utc>>,
-    delivered_at: Option<chrono::DateTime<chrono::Utc>>,
-    last_event_at: Option<chrono::DateTime<chrono::Utc>>,
-    events_count: i64,
-    carrier: String,
-    service_level: Option<String>,
-    origin: Option<String>,
-    destination: Option<String>,
-    ship_date: Option<chrono::NaiveDate>,
-    promised_delivery_date: Option<chrono::NaiveDate>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    kpi_contribution: Option<String>,
+pub(crate) struct TouchedRow {
+    pub(crate) id: Uuid,
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) last_location: Option<String>,
+    pub(crate) first_scan_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) events_count: i64,
+    pub(crate) carrier: String,
+    pub(crate) service_level: Option<String>,
+    pub(crate) origin: Option<String>,
+    pub(crate) destination: Option<String>,
+    pub(crate) ship_date: Option<chrono::NaiveDate>,
+    pub(crate) promised_delivery_date: Option<chrono::NaiveDate>,
+    pub(crate) created_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) kpi_contribution: Option<String>,
 }
 
 impl TouchedRow {
-    fn state(&self) -> Result<ShipmentState, StoreError> {
+    pub(crate) fn state(&self) -> Result<ShipmentState, StoreError> {
         Ok(ShipmentState {
             status: self.status.parse().map_err(StoreError::corrupt)?,
             reason: self
@@ -77,6 +77,30 @@ impl TouchedRow {
             last_event_at: self.last_event_at,
             events_count: u32::try_from(self.events_count).unwrap_or(u32::MAX),
         })
+    }
+
+    /// The columns a `TouchedRow` is read from.
+    pub(crate) const COLUMNS: &'static str = "id, status, reason, last_location, first_scan_at, delivered_at, last_event_at, events_count,
+        carrier, service_level, origin, destination, ship_date, promised_delivery_date, created_at, kpi_contribution";
+
+    /// The shipment's contribution from its stored state alone, `flags` (exception, failed
+    /// attempt) taken from all its events: what a rollup rebuild needs.
+    pub(crate) fn contribution_from_state(
+        &self,
+        flags: (bool, bool),
+    ) -> Result<Contribution, StoreError> {
+        let origin: Option<Address> = from_json(self.origin.clone())?;
+        let destination: Option<Address> = from_json(self.destination.clone())?;
+        let facts = ShipmentFacts {
+            carrier: &self.carrier,
+            service_level: self.service_level.as_deref(),
+            origin: origin.as_ref(),
+            destination: destination.as_ref(),
+            ship_date: self.ship_date,
+            promised_delivery_date: self.promised_delivery_date,
+            created_at: self.created_at,
+        };
+        Ok(contribution(&facts, &self.state()?, flags.0, flags.1))
     }
 
     fn previous_contribution(&self) -> Result<Option<Contribution>, StoreError> {
@@ -374,9 +398,8 @@ impl Store {
                 for chunk in touched.chunks(CHUNK_ROWS) {
                     let mut p = Params::new(&self.db);
                     let sql = format!(
-                        "SELECT id, status, reason, last_location, first_scan_at, delivered_at, last_event_at, events_count,
-                                carrier, service_level, origin, destination, ship_date, promised_delivery_date, created_at, kpi_contribution
-                         FROM shipments WHERE tenant_id = {} AND id IN ({})",
+                        "SELECT {} FROM shipments WHERE tenant_id = {} AND id IN ({})",
+                        TouchedRow::COLUMNS,
                         p.one(),
                         p.list(chunk.len())
                     );

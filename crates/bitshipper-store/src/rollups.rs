@@ -248,7 +248,93 @@ pub(crate) fn percentile_cont(histogram: &[(i64, i64)], p: f64) -> Option<f64> {
     Some(a + (b - a) * interpolation_weight(rank - lo as f64))
 }
 
+/// What [`Store::rebuild_rollups`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RollupRebuild {
+    pub shipments: u64,
+    pub cells: u64,
+}
+
+/// Shipments read per page of a rebuild.
+const REBUILD_PAGE: i64 = 5000;
+
 impl Store {
+    /// Recomputes a tenant's rollups, and every shipment's remembered contribution, from
+    /// shipment state and events: for data applied before migration 0010, or as a repair. One
+    /// transaction that first takes the processor's offset row, which every processor batch
+    /// updates first: batches wait for the rebuild and never interleave with it.
+    pub async fn rebuild_rollups(&self, tenant: TenantId) -> Result<RollupRebuild, StoreError> {
+        use futures::TryStreamExt;
+        let at = Utc::now();
+        let mut report = RollupRebuild::default();
+        crate::on_all_tenants!(self, pool => {
+            let mut tx = sqlx::Acquire::begin(pool).await?;
+            sqlx::query(
+                "INSERT INTO processor_offsets (consumer, position) VALUES ('processor', 0)
+                 ON CONFLICT (consumer) DO UPDATE SET position = processor_offsets.position",
+            )
+            .execute(&mut *tx)
+            .await?;
+            for table in ["kpi_rollups", "kpi_transit_hours"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+                    .bind(tenant.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // Which shipments ever had an exception or a failed attempt.
+            let mut flags: HashMap<uuid::Uuid, (bool, bool)> = HashMap::new();
+            {
+                let mut rows = sqlx::query_as::<_, (uuid::Uuid, String)>(
+                    "SELECT shipment_id, body FROM tracking_events WHERE tenant_id = $1",
+                )
+                .bind(tenant.0)
+                .fetch(&mut *tx);
+                while let Some((id, body)) = rows.try_next().await? {
+                    if body.contains("exception") || body.contains("failed_attempt") {
+                        let event: TrackingEvent =
+                            serde_json::from_str(&body).map_err(StoreError::corrupt)?;
+                        let (x, f) = event_flags([&event]);
+                        let entry = flags.entry(id).or_default();
+                        *entry = (entry.0 || x, entry.1 || f);
+                    }
+                }
+            }
+            // Shipments with events (as the processor counts them), a page at a time.
+            let mut deltas = RollupDeltas::default();
+            let mut after: Option<uuid::Uuid> = None;
+            loop {
+                let sql = format!(
+                    "SELECT {} FROM shipments WHERE tenant_id = $1 AND events_count > 0{} ORDER BY id LIMIT {REBUILD_PAGE}",
+                    crate::processing::TouchedRow::COLUMNS,
+                    if after.is_some() { " AND id > $2" } else { "" }
+                );
+                let mut q = sqlx::query_as::<_, crate::processing::TouchedRow>(&sql).bind(tenant.0);
+                if let Some(after) = after {
+                    q = q.bind(after);
+                }
+                let page = q.fetch_all(&mut *tx).await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id);
+                for row in &page {
+                    let next = row.contribution_from_state(flags.get(&row.id).copied().unwrap_or_default())?;
+                    deltas.add(&next, 1);
+                    sqlx::query("UPDATE shipments SET kpi_contribution = $1 WHERE tenant_id = $2 AND id = $3")
+                        .bind(serde_json::to_string(&next).map_err(StoreError::corrupt)?)
+                        .bind(tenant.0)
+                        .bind(row.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    report.shipments += 1;
+                }
+            }
+            report.cells = deltas.count_rows().len() as u64;
+            crate::upsert_rollups!(&self.db, &mut *tx, tenant, deltas, at);
+            tx.commit().await?;
+        });
+        self.kpi_index.forget(tenant);
+        Ok(report)
+    }
+
     /// Adds contributions computed outside the processor (a benchmark's or a rebuild's bulk
     /// load) to the tenant's rollups in one transaction.
     pub async fn add_to_rollups(

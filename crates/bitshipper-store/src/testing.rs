@@ -2,7 +2,8 @@
 //! database on the server named by `BITSHIPPER_TEST_POSTGRES_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`).
 
-use crate::StoreError;
+use crate::{Store, StoreError};
+use bitshipper_core::TenantId;
 use sqlx::Connection;
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -99,4 +100,21 @@ pub fn key_file_for(database_url: &str) -> std::path::PathBuf {
         .join("bitshipper-tests")
         .join("keys")
         .join(format!("{}.json", &digest[..24]))
+}
+
+/// Makes a tenant look as if its shipments were applied before rollups existed (migration
+/// 0010): no rollups, no remembered contributions. For rebuild tests.
+pub async fn forget_rollups(store: &Store, tenant: TenantId) -> Result<(), StoreError> {
+    crate::on_tenant!(store, tenant, pool => {
+        let mut tx = sqlx::Acquire::begin(pool).await?;
+        for sql in [
+            "DELETE FROM kpi_rollups WHERE tenant_id = $1",
+            "DELETE FROM kpi_transit_hours WHERE tenant_id = $1",
+            "UPDATE shipments SET kpi_contribution = NULL WHERE tenant_id = $1",
+        ] {
+            sqlx::query(sql).bind(tenant.0).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
 }

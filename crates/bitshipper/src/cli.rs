@@ -86,6 +86,11 @@ pub enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// KPI rollups: rebuild a tenant's from its shipments and events.
+    Rollups {
+        #[command(subcommand)]
+        command: RollupsCommand,
+    },
     /// Erase personal data: one recipient's, or a whole tenant's (see docs/security.md).
     Erase {
         #[command(subcommand)]
@@ -131,6 +136,17 @@ pub enum UsersCommand {
         /// viewer, analyst, admin or owner.
         #[arg(long, default_value = "owner")]
         role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollupsCommand {
+    /// Recompute a tenant's KPI rollups from shipment state and events (for shipments applied
+    /// before rollups existed, or as a repair). Processors wait while it runs.
+    Rebuild {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -462,6 +478,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 r.sessions_deleted,
                 r.invitations_deleted,
                 r.log_records_deleted
+            );
+            Ok(())
+        }
+        Command::Rollups {
+            command: RollupsCommand::Rebuild { tenant },
+        } => {
+            let tenant = tenant
+                .parse::<TenantId>()
+                .map_err(|_| anyhow::anyhow!("--tenant must be a tenant id (a UUID)"))?;
+            let store = store(&settings).await?;
+            let started = std::time::Instant::now();
+            let r = store.rebuild_rollups(tenant).await?;
+            println!(
+                "rollups rebuilt for {tenant}: {} shipment(s) into {} cell(s) in {:.1} s",
+                r.shipments,
+                r.cells,
+                started.elapsed().as_secs_f64()
             );
             Ok(())
         }
