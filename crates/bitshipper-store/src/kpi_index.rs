@@ -183,15 +183,38 @@ impl TenantRollups {
             crate::Backend::Sqlite(_) => "group_concat(t.hours || ':' || t.shipments, ',')",
             crate::Backend::Postgres(_) => "string_agg(t.hours || ':' || t.shipments, ',')",
         };
-        let sql = format!(
-            "SELECT r.day, r.carrier, r.service, r.lane, r.volume, r.delivered, r.delivered_with_promise,
-                    r.on_time, r.exceptions, r.first_attempt, r.updated_at,
-                    (SELECT {concat} FROM kpi_transit_hours t
-                     WHERE t.tenant_id = r.tenant_id AND t.day = r.day AND t.carrier = r.carrier
-                       AND t.service = r.service AND t.lane = r.lane AND t.shipments <> 0)
-             FROM kpi_rollups r WHERE r.tenant_id = $1{}",
-            if since.is_some() { " AND r.updated_at >= $2" } else { "" }
-        );
+        let counts =
+            "r.day, r.carrier, r.service, r.lane, r.volume, r.delivered, r.delivered_with_promise,
+                      r.on_time, r.exceptions, r.first_attempt, r.updated_at";
+        let postgres = matches!(store.db, crate::Backend::Postgres(_));
+        let sql = if since.is_some() || !postgres {
+            // Each cell's histogram through its key: for a few changed cells on either database,
+            // and for a full load on SQLite (the table is clustered by that key).
+            format!(
+                "SELECT {counts},
+                        (SELECT {concat} FROM kpi_transit_hours t
+                         WHERE t.tenant_id = r.tenant_id AND t.day = r.day AND t.carrier = r.carrier
+                           AND t.service = r.service AND t.lane = r.lane AND t.shipments <> 0)
+                 FROM kpi_rollups r WHERE r.tenant_id = $1{}",
+                if since.is_some() {
+                    " AND r.updated_at >= $2"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            // A full load on PostgreSQL: histograms grouped in one pass and joined (2.3 s
+            // instead of 5 s for 303k cells through the key; on SQLite the join was slower).
+            format!(
+                "SELECT {counts}, h.transit
+                 FROM kpi_rollups r LEFT JOIN (
+                     SELECT t.day, t.carrier, t.service, t.lane, {concat} AS transit
+                     FROM kpi_transit_hours t WHERE t.tenant_id = $1 AND t.shipments <> 0
+                     GROUP BY t.day, t.carrier, t.service, t.lane) h
+                   ON h.day = r.day AND h.carrier = r.carrier AND h.service = r.service AND h.lane = r.lane
+                 WHERE r.tenant_id = $1"
+            )
+        };
         on_tenant!(store, tenant, pool => {
             let mut q = sqlx::query(&sql).bind(tenant.0);
             if let Some(since) = since {

@@ -488,6 +488,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .parse::<TenantId>()
                 .map_err(|_| anyhow::anyhow!("--tenant must be a tenant id (a UUID)"))?;
             let store = store(&settings).await?;
+            if store.get_tenant(tenant).await?.is_none() {
+                anyhow::bail!("no tenant {tenant}");
+            }
             let started = std::time::Instant::now();
             let r = store.rebuild_rollups(tenant).await?;
             println!(
