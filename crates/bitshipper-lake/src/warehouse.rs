@@ -9,7 +9,6 @@ use crate::table::LakeTable;
 use crate::LakeError;
 use bitshipper_core::TenantId;
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::datafusion::config::ConfigOptions;
 use deltalake::datafusion::datasource::TableProvider;
 use deltalake::datafusion::execution::runtime_env::RuntimeEnv;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
@@ -38,7 +37,7 @@ struct Snapshot {
 pub struct Warehouse {
     location: LakeLocation,
     snapshot: Mutex<Option<Snapshot>>,
-    /// DataFusion's settings: ours, then any `DATAFUSION_*` environment variable.
+    /// DataFusion's settings: its defaults, then any `DATAFUSION_*` environment variable.
     config: SessionConfig,
     /// One runtime for every session, so caches (Parquet footers, listings) are shared.
     runtime: Arc<RuntimeEnv>,
@@ -64,26 +63,15 @@ impl std::fmt::Debug for Warehouse {
     }
 }
 
-/// Our defaults (see docs/benchmarks.md), overridden by `DATAFUSION_*` environment variables
-/// (e.g. `DATAFUSION_EXECUTION_TARGET_PARTITIONS=8`); an unreadable one is reported and ignored.
+/// DataFusion's defaults, overridden by `DATAFUSION_*` environment variables (e.g.
+/// `DATAFUSION_EXECUTION_TARGET_PARTITIONS=8`); unreadable ones are reported and ignored.
 fn session_config() -> SessionConfig {
-    let mut options = ConfigOptions::new();
-    let from_env = ConfigOptions::from_env().unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "ignoring unreadable DATAFUSION_* settings");
-        ConfigOptions::new()
-    });
-    // Only variables actually set override ours.
-    for entry in from_env.entries() {
-        let variable = entry.key.to_uppercase().replace('.', "_");
-        if std::env::var_os(&variable).is_some() {
-            if let Some(value) = entry.value {
-                if let Err(e) = options.set(&entry.key, &value) {
-                    tracing::warn!(setting = %entry.key, error = %e, "ignoring DataFusion setting");
-                }
-            }
-        }
-    }
-    SessionConfig::from(options).with_information_schema(false)
+    SessionConfig::from_env()
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "ignoring unreadable DATAFUSION_* settings");
+            SessionConfig::new()
+        })
+        .with_information_schema(false)
 }
 
 const SPECS: [&LazyTable; 3] = [&EVENTS, &SHIPMENTS, &PREDICTIONS];

@@ -490,6 +490,19 @@ fn percentile_cont(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * weight)
 }
 
+/// A lake KPI query over the fixture's whole range, unfiltered.
+fn lake_query(group_by: GroupBy) -> KpiQuery {
+    KpiQuery {
+        source: KpiSource::Lake,
+        group_by,
+        from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
+        to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
+        carrier: None,
+        service: None,
+        lane: None,
+    }
+}
+
 /// The rollups' KPIs equal the lake's for every grouping, key by key.
 async fn rollups_equal_lake(f: &Fixture, warehouse: &Warehouse) {
     for group_by in [
@@ -500,15 +513,7 @@ async fn rollups_equal_lake(f: &Fixture, warehouse: &Warehouse) {
         GroupBy::Day,
         GroupBy::Week,
     ] {
-        let query = KpiQuery {
-            source: KpiSource::Lake,
-            group_by,
-            from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
-            to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
-            carrier: None,
-            service: None,
-            lane: None,
-        };
+        let query = lake_query(group_by);
         let lake = analytics::kpis(warehouse, f.tenant, &query)
             .await
             .expect("lake kpis");
@@ -565,15 +570,7 @@ async fn kpis_from_the_lake_match_the_reference(backend: TestBackend) {
     writer.catch_up().await.expect("catch up");
     let warehouse = Warehouse::new(location);
     for group_by in [GroupBy::All, GroupBy::Carrier] {
-        let query = KpiQuery {
-            source: KpiSource::Lake,
-            group_by,
-            from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
-            to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
-            carrier: None,
-            service: None,
-            lane: None,
-        };
+        let query = lake_query(group_by);
         let report = analytics::kpis(&warehouse, f.tenant, &query)
             .await
             .expect("kpis");
@@ -638,33 +635,16 @@ async fn kpis_from_the_lake_match_the_reference(backend: TestBackend) {
     writer.catch_up().await.expect("catch up after the rebuild");
     rollups_equal_lake(&f, &warehouse).await;
     // Filters narrow; a filter on one carrier gives that carrier's row alone.
-    let all = analytics::kpis(
-        &warehouse,
-        f.tenant,
-        &KpiQuery {
-            source: KpiSource::Lake,
-            group_by: GroupBy::Carrier,
-            from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
-            to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
-            carrier: None,
-            service: None,
-            lane: None,
-        },
-    )
-    .await
-    .expect("kpis");
+    let all = analytics::kpis(&warehouse, f.tenant, &lake_query(GroupBy::Carrier))
+        .await
+        .expect("kpis");
     let first = &all.rows[0];
     let only = analytics::kpis(
         &warehouse,
         f.tenant,
         &KpiQuery {
-            source: KpiSource::Lake,
-            group_by: GroupBy::Week,
-            from: NaiveDate::from_ymd_opt(2026, 8, 1).expect("date"),
-            to: NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
             carrier: Some(first.key.clone()),
-            service: None,
-            lane: None,
+            ..lake_query(GroupBy::Week)
         },
     )
     .await

@@ -91,34 +91,40 @@ struct TenantRollups {
     refreshed_from: Option<DateTime<Utc>>,
 }
 
-/// A histogram of whole hours over a dense range: adding is an index, not a lookup.
+/// Transit hours counted in a dense array (adding is an index, not a lookup); values outside
+/// it (negative or implausibly long, from bad timestamps) in a map, so one outlier cannot make
+/// every group allocate its span.
+const DENSE_HOURS: i64 = 24 * 120;
+
+/// A histogram of whole hours.
 #[derive(Debug, Default)]
 struct Hours {
-    min: i64,
-    counts: Vec<i64>,
+    dense: Vec<i64>,
+    outliers: BTreeMap<i64, i64>,
 }
 
 impl Hours {
     fn add(&mut self, hours: i64, n: i64) {
-        if self.counts.is_empty() {
-            self.min = hours;
-        } else if hours < self.min {
-            let grow = usize::try_from(self.min - hours).unwrap_or(0);
-            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            self.min = hours;
+        match usize::try_from(hours) {
+            Ok(at) if hours < DENSE_HOURS => {
+                if at >= self.dense.len() {
+                    self.dense.resize(at + 1, 0);
+                }
+                self.dense[at] += n;
+            }
+            _ => *self.outliers.entry(hours).or_default() += n,
         }
-        let at = usize::try_from(hours - self.min).unwrap_or(0);
-        if at >= self.counts.len() {
-            self.counts.resize(at + 1, 0);
-        }
-        self.counts[at] += n;
     }
 
+    /// (hours, count) in order of hours, counts above zero.
     fn pairs(&self) -> Vec<(i64, i64)> {
-        (self.min..)
-            .zip(&self.counts)
-            .filter(|(_, n)| **n > 0)
-            .map(|(h, n)| (h, *n))
+        let (below, above): (Vec<_>, Vec<_>) = self.outliers.iter().partition(|(h, _)| **h < 0);
+        below
+            .into_iter()
+            .map(|(h, n)| (*h, *n))
+            .chain((0..).zip(self.dense.iter().copied()))
+            .chain(above.into_iter().map(|(h, n)| (*h, *n)))
+            .filter(|(_, n)| *n > 0)
             .collect()
     }
 }
@@ -179,14 +185,15 @@ impl TenantRollups {
         // One statement, so one snapshot on either database: each changed cell's counts and
         // its histogram as `hours:shipments,...` (the processor stamps the counts row of every
         // cell it touches, transit included).
-        let concat = match store.db {
-            crate::Backend::Sqlite(_) => "group_concat(t.hours || ':' || t.shipments, ',')",
-            crate::Backend::Postgres(_) => "string_agg(t.hours || ':' || t.shipments, ',')",
+        let (concat, postgres) = match store.db {
+            crate::Backend::Sqlite(_) => {
+                ("group_concat(t.hours || ':' || t.shipments, ',')", false)
+            }
+            crate::Backend::Postgres(_) => ("string_agg(t.hours || ':' || t.shipments, ',')", true),
         };
         let counts =
             "r.day, r.carrier, r.service, r.lane, r.volume, r.delivered, r.delivered_with_promise,
                       r.on_time, r.exceptions, r.first_attempt, r.updated_at";
-        let postgres = matches!(store.db, crate::Backend::Postgres(_));
         let sql = if since.is_some() || !postgres {
             // Each cell's histogram through its key: for a few changed cells on either database,
             // and for a full load on SQLite (the table is clustered by that key).
@@ -355,7 +362,7 @@ impl KpiIndex {
 impl Store {
     /// Sets how far before the previous refresh a refresh re-reads (default
     /// [`COMMIT_OVERLAP`]): zero in tests that check change tracking alone; more where
-    /// processor transactions or clock skew between hosts exceed 15 s.
+    /// processor transactions or clock skew between hosts can exceed the default.
     pub fn with_kpi_commit_overlap(mut self, overlap: Duration) -> Self {
         self.kpi_index = Arc::new(KpiIndex {
             tenants: Default::default(),
@@ -396,12 +403,17 @@ mod tests {
     }
 
     #[test]
-    fn hours_grow_both_ways_and_pair_in_order() {
+    fn hours_pair_in_order_with_outliers_kept_apart() {
         let mut h = Hours::default();
         h.add(50, 2);
         h.add(48, 1);
         h.add(53, 4);
         h.add(50, -2);
         assert_eq!(h.pairs(), vec![(48, 1), (53, 4)]);
+        // Outliers on either side keep their order and do not widen the dense part.
+        h.add(-3, 1);
+        h.add(1_000_000, 2);
+        assert_eq!(h.pairs(), vec![(-3, 1), (48, 1), (53, 4), (1_000_000, 2)]);
+        assert_eq!(h.dense.len(), 54);
     }
 }

@@ -42,25 +42,25 @@ pub struct ApplyOutcome {
 #[derive(sqlx::FromRow)]
 pub(crate) struct TouchedRow {
     pub(crate) id: Uuid,
-    pub(crate) status: String,
-    pub(crate) reason: Option<String>,
-    pub(crate) last_location: Option<String>,
-    pub(crate) first_scan_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub(crate) delivered_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub(crate) last_event_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub(crate) events_count: i64,
-    pub(crate) carrier: String,
-    pub(crate) service_level: Option<String>,
-    pub(crate) origin: Option<String>,
-    pub(crate) destination: Option<String>,
-    pub(crate) ship_date: Option<chrono::NaiveDate>,
-    pub(crate) promised_delivery_date: Option<chrono::NaiveDate>,
-    pub(crate) created_at: chrono::DateTime<chrono::Utc>,
-    pub(crate) kpi_contribution: Option<String>,
+    status: String,
+    reason: Option<String>,
+    last_location: Option<String>,
+    first_scan_at: Option<chrono::DateTime<chrono::Utc>>,
+    delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+    events_count: i64,
+    carrier: String,
+    service_level: Option<String>,
+    origin: Option<String>,
+    destination: Option<String>,
+    ship_date: Option<chrono::NaiveDate>,
+    promised_delivery_date: Option<chrono::NaiveDate>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    kpi_contribution: Option<String>,
 }
 
 impl TouchedRow {
-    pub(crate) fn state(&self) -> Result<ShipmentState, StoreError> {
+    fn state(&self) -> Result<ShipmentState, StoreError> {
         Ok(ShipmentState {
             status: self.status.parse().map_err(StoreError::corrupt)?,
             reason: self
@@ -91,16 +91,27 @@ impl TouchedRow {
     ) -> Result<Contribution, StoreError> {
         let origin: Option<Address> = from_json(self.origin.clone())?;
         let destination: Option<Address> = from_json(self.destination.clone())?;
+        Ok(self.contribution(origin.as_ref(), destination.as_ref(), &self.state()?, flags))
+    }
+
+    /// The contribution of this shipment in `state`, its addresses already read.
+    fn contribution(
+        &self,
+        origin: Option<&Address>,
+        destination: Option<&Address>,
+        state: &ShipmentState,
+        (had_exception, had_failed_attempt): (bool, bool),
+    ) -> Contribution {
         let facts = ShipmentFacts {
             carrier: &self.carrier,
             service_level: self.service_level.as_deref(),
-            origin: origin.as_ref(),
-            destination: destination.as_ref(),
+            origin,
+            destination,
             ship_date: self.ship_date,
             promised_delivery_date: self.promised_delivery_date,
             created_at: self.created_at,
         };
-        Ok(contribution(&facts, &self.state()?, flags.0, flags.1))
+        contribution(&facts, state, had_exception, had_failed_attempt)
     }
 
     fn previous_contribution(&self) -> Result<Option<Contribution>, StoreError> {
@@ -126,20 +137,11 @@ impl Touched {
         let (prev_x, prev_f) = previous
             .as_ref()
             .map_or((false, false), |c| (c.had_exception, c.had_failed_attempt));
-        let facts = ShipmentFacts {
-            carrier: &self.row.carrier,
-            service_level: self.row.service_level.as_deref(),
-            origin: self.origin.as_ref(),
-            destination: self.destination.as_ref(),
-            ship_date: self.row.ship_date,
-            promised_delivery_date: self.row.promised_delivery_date,
-            created_at: self.row.created_at,
-        };
-        let next = contribution(
-            &facts,
+        let next = self.row.contribution(
+            self.origin.as_ref(),
+            self.destination.as_ref(),
             state,
-            prev_x || self.flags.0,
-            prev_f || self.flags.1,
+            (prev_x || self.flags.0, prev_f || self.flags.1),
         );
         Ok((previous, next))
     }

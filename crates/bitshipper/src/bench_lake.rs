@@ -143,15 +143,17 @@ pub async fn run(
     if let Ok(wait) = (settled - Utc::now()).to_std() {
         tokio::time::sleep(wait).await;
     }
-    let started = Instant::now();
-    let r = client
-        .get(format!("{base}/v1/analytics/kpis?group_by=all"))
-        .bearer_auth(&prepared.api_key)
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().is_success(), "first KPI request: {}", r.status());
-    r.bytes().await?;
-    let first = started.elapsed();
+    let timed_kpis = |url: String| {
+        let request = client.get(&url).bearer_auth(&prepared.api_key);
+        async move {
+            let started = Instant::now();
+            let r = request.send().await?;
+            anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
+            r.bytes().await?;
+            anyhow::Ok(started.elapsed())
+        }
+    };
+    let first = timed_kpis(format!("{base}/v1/analytics/kpis?group_by=all")).await?;
     let mut kpi = Vec::with_capacity(kpi_requests);
     let mut floor = Vec::with_capacity(kpi_requests);
     for i in 0..kpi_requests {
@@ -160,15 +162,7 @@ pub async fn run(
             "{base}/v1/analytics/kpis?group_by={}&from={from}&to={to}",
             groupings[i % groupings.len()]
         );
-        let started = Instant::now();
-        let r = client
-            .get(&url)
-            .bearer_auth(&prepared.api_key)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
-        r.bytes().await?;
-        kpi.push(started.elapsed());
+        kpi.push(timed_kpis(url).await?);
         let started = Instant::now();
         client
             .get(format!("{base}/healthz"))

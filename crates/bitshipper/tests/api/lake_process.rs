@@ -9,7 +9,7 @@ use bitshipper_lake::arrow::array::AsArray;
 use bitshipper_lake::arrow::datatypes::{DataType, Int64Type};
 use bitshipper_lake::{LakeLocation, Warehouse};
 use bitshipper_sim::{Simulation, TenantProfile};
-use bitshipper_store::testing::{fresh_database_url, key_file_for, TestBackend};
+use bitshipper_store::testing::{fresh_database_url, TestBackend};
 use bitshipper_store::{EventLog, Store};
 use chrono::NaiveDate;
 use std::time::{Duration, Instant};
@@ -51,13 +51,11 @@ async fn a_lake_writer_killed_nine_times_writes_every_event_once(b: TestBackend)
     let log = EventLog::open(&url).await.unwrap();
     let dir = std::env::temp_dir().join(format!("bitshipper-lake-kill-{}", uuid::Uuid::new_v4()));
     let lake = dir.join("lake").display().to_string();
-    let key_file = key_file_for(&url).display().to_string();
     // Small batches, so a kill lands between, inside and after Delta commits.
     let env = [
         ("BITSHIPPER_LAKE__LOCATION", lake.as_str()),
         ("BITSHIPPER_LAKE__BATCH_EVENTS", "150"),
         ("BITSHIPPER_LAKE__FLUSH_SECONDS", "1"),
-        ("BITSHIPPER_SECURITY__KEY_FILE", key_file.as_str()),
     ];
     let args = ["--roles", "processor,lake"];
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
